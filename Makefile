@@ -1,0 +1,24 @@
+# The two commands of the README:  `make demo`  and  `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh $(VENV)
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/gestsearch demo
+
+test: setup
+	bash scripts/test.sh
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) gestsearch-demo

@@ -1,0 +1,163 @@
+"""AVS benchmark manifests (the official AVS-Ret / AVS-Spot / AVS-Asd CSVs) and their media.
+
+Columns shared by all three: ``video_id, start_time, end_time, filename, phrase,
+word_boundaries``; AVS-Spot adds ``num_frames, target_word, target_word_boundary`` (and
+``stress_label, lighting, speaker_pose``), AVS-Asd ``neg_files, num_frames, score,
+correct_*``. ``word_boundaries`` is a Python literal ``[['word', start, end], ...]`` of
+inclusive 25 fps frames from the clip start. Columns this module does not interpret
+are kept as strings in ``ManifestRow.extra``.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gestsearch.errors import EvalError
+
+Boundary = tuple[str, int, int]
+
+RET_COLUMNS = ("video_id", "start_time", "end_time", "filename", "phrase", "word_boundaries")
+SPOT_COLUMNS = (*RET_COLUMNS, "num_frames", "target_word", "target_word_boundary")
+KINDS = ("ret", "spot", "auto")
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm")
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One benchmark clip: a segment ``[start_time, end_time]`` s of a YouTube video."""
+
+    video_id: str
+    start_time: float
+    end_time: float
+    filename: str  # "ID_START-END/00000": media path under the root, without extension
+    phrase: str
+    word_boundaries: list[Boundary]
+    target_word: str | None = None  # AVS-Spot only
+    target_boundary: Boundary | None = None  # AVS-Spot only
+    num_frames: int | None = None  # AVS-Spot / AVS-Asd
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target_index(self) -> int | None:
+        """Row of the target word in ``word_boundaries`` (the full triple identifies repeated words)."""
+        if self.target_boundary is None:
+            return None
+        return self.word_boundaries.index(self.target_boundary)
+
+
+def read_manifest(csv_path: Path | str, kind: str = "auto") -> list[ManifestRow]:
+    """All rows of an AVS manifest; ``kind="auto"`` reads it as AVS-Spot when it has a target word column.
+
+    Anything that is not an AVS manifest (unreadable, missing columns, a malformed
+    value, no rows) raises :class:`EvalError` naming the file, the row and the problem.
+    """
+    if kind not in KINDS:
+        raise EvalError(f"unknown manifest kind {kind!r} (expected one of {', '.join(KINDS)})")
+    path = Path(csv_path)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            columns = reader.fieldnames or []
+            records = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise EvalError(f"{path}: cannot read the manifest ({e})") from e
+    if kind == "auto":
+        kind = "spot" if "target_word" in columns else "ret"
+    required = SPOT_COLUMNS if kind == "spot" else RET_COLUMNS
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise EvalError(f"{path}: not an AVS-{kind} manifest, missing column(s) {', '.join(missing)}")
+    if not records:
+        raise EvalError(f"{path}: the manifest has no rows")
+    rows = []
+    for line, record in enumerate(records, start=2):  # line 1 is the header
+        try:
+            rows.append(_parse_row(record, kind))
+        except ValueError as e:
+            raise EvalError(f"{path}: line {line}: {e}") from e
+    return rows
+
+
+def resolve_media(root: Path | str, row: ManifestRow) -> tuple[Path, Path | None] | None:
+    """``(video, audio)`` of a row under ``root`` laid out like the official tooling, or None when missing.
+
+    The video is ``ROOT/<filename>`` with one of :data:`VIDEO_EXTENSIONS`; the audio is
+    the sidecar ``ROOT/<filename>.wav`` when it exists (None: use the video's own sound).
+    """
+    base = Path(root) / row.filename
+    video = next((p for p in (base.with_name(base.name + ext) for ext in VIDEO_EXTENSIONS) if p.is_file()), None)
+    if video is None:
+        return None
+    audio = base.with_name(base.name + ".wav")
+    return video, audio if audio.is_file() else None
+
+
+def _parse_row(record: dict[str, str | None], kind: str) -> ManifestRow:
+    required = SPOT_COLUMNS if kind == "spot" else RET_COLUMNS
+    values = {c: (record.get(c) or "").strip() for c in required}
+    empty = [c for c in ("video_id", "filename", "phrase") if not values[c]]
+    if empty:
+        raise ValueError(f"empty {', '.join(empty)}")
+    start, end = _number(values, "start_time", float), _number(values, "end_time", float)
+    if not 0 <= start < end:
+        raise ValueError(f"start_time {start} and end_time {end} do not make a segment")
+    words = _literal(values, "word_boundaries")
+    if not isinstance(words, list) or not words:
+        raise ValueError("word_boundaries is not a non-empty list of [word, start, end]")
+    boundaries = [_boundary(w, "word_boundaries") for w in words]
+    target_word = target_boundary = num_frames = None
+    if kind == "spot":
+        target_word = values["target_word"]
+        target_boundary = _boundary(_literal(values, "target_word_boundary"), "target_word_boundary")
+        if target_boundary not in boundaries:
+            raise ValueError(f"target_word_boundary {list(target_boundary)} is not in word_boundaries")
+    if "num_frames" in record and record["num_frames"]:
+        num_frames = _number(record, "num_frames", int)
+    extra = {k: v for k, v in record.items() if k is not None and k not in required and k != "num_frames"}
+    return ManifestRow(
+        video_id=values["video_id"],
+        start_time=start,
+        end_time=end,
+        filename=values["filename"],
+        phrase=values["phrase"],
+        word_boundaries=boundaries,
+        target_word=target_word,
+        target_boundary=target_boundary,
+        num_frames=num_frames,
+        extra={k: v or "" for k, v in extra.items()},
+    )
+
+
+def _number(record: dict[str, str | None], column: str, cast: type) -> float | int:
+    text = record.get(column) or ""
+    try:
+        return cast(text)
+    except ValueError:
+        raise ValueError(f"{column} is not a{'n integer' if cast is int else ' number'}: {text!r}") from None
+
+
+def _literal(values: dict[str, str], column: str) -> object:
+    try:
+        return ast.literal_eval(values[column])
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise ValueError(f"{column} is not a Python literal: {_short(values[column])}") from None
+
+
+def _boundary(item: object, column: str) -> Boundary:
+    ok = (
+        isinstance(item, (list, tuple))
+        and len(item) == 3
+        and isinstance(item[0], str)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in item[1:])
+        and 0 <= item[1] <= item[2]
+    )
+    if not ok:
+        raise ValueError(f"{column} holds {_short(repr(item))}, expected [word, start_frame, end_frame]")
+    return (item[0], item[1], item[2])
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,183 @@
+"""GestSync visual encoder (Hegde & Zisserman, BMVC 2023), as used by JEGAL.
+
+Only the visual path is run. The audio branch's parameters are kept (``audio``) so the
+official checkpoints load strictly; gestsearch never calls it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gestsearch.errors import ModelInputError
+from gestsearch.models.config import GestSyncConfig
+from gestsearch.models.layers import MLP, SinusoidalPositions
+
+FRAME_SHAPE = (270, 480, 3)
+PAD = 12  # edge padding (frames) at each end: window i is centred on frame i
+
+
+class ConvBlock(nn.Sequential):
+    """Conv → BatchNorm → ReLU (→ MaxPool). Works for 2-D and 3-D convolutions."""
+
+    def __init__(self, conv: nn.Module, norm: nn.Module, pool: nn.Module | None = None):
+        layers = OrderedDict(conv=conv, norm=norm, relu=nn.ReLU())
+        if pool is not None:
+            layers["pool"] = pool
+        super().__init__(layers)
+
+
+class VideoTrunk(nn.Module):
+    """3-D conv net: (B, 3, T, H, W) → (B, C, T − 4). Only block 1 looks across time (5 frames)."""
+
+    def __init__(self, config: GestSyncConfig):
+        super().__init__()
+        c = (3, *config.channels)
+
+        def block(i: int, kernel, stride=1, padding=0, pool: bool = False) -> ConvBlock:
+            return ConvBlock(
+                nn.Conv3d(c[i - 1], c[i], kernel, stride, padding),
+                nn.BatchNorm3d(c[i]),
+                nn.MaxPool3d((1, 3, 3), (1, 2, 2)) if pool else None,
+            )
+
+        self.block1 = block(1, (5, 7, 7), (1, 3, 3), pool=True)
+        self.block2 = block(2, (1, 5, 5), (1, 2, 2))
+        self.block3 = block(3, (1, 3, 3), (1, 2, 2), (0, 1, 1))
+        self.block4 = block(4, (1, 3, 3), (1, 1, 2), (0, 1, 1))
+        self.block5 = block(5, (1, 3, 3), 1, (0, 1, 1), pool=True)
+        self.block6 = block(6, (1, *config.final_kernel))
+        self.input_scale = config.input_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_scale > 1:
+            s = self.input_scale
+            x = F.avg_pool3d(x, (1, s, s), (1, s, s))
+        for block in (self.block1, self.block2, self.block3, self.block4, self.block5, self.block6):
+            x = block(x)
+        return x.mean((-2, -1))  # (B, C, T − 4): H = W = 1 after block 6
+
+
+class AudioBranch(nn.Module):
+    """Parameters of GestSync's audio/sync branch (not used for retrieval)."""
+
+    def __init__(self):
+        super().__init__()
+        c = (1, 64, 192, 384, 256, 256)
+        self.trunk = nn.ModuleDict(
+            {f"block{i}": ConvBlock(nn.Conv2d(c[i - 1], c[i], 3), nn.BatchNorm2d(c[i])) for i in range(1, 6)}
+        )
+        self.trunk["block6"] = ConvBlock(nn.Conv2d(256, 512, (4, 2)), nn.BatchNorm2d(512))
+        self.lstm = nn.LSTM(512, 256, batch_first=True, bidirectional=True)
+        self.head = nn.ModuleDict(
+            {"fc1": nn.Conv2d(512, 512, 1), "norm": nn.BatchNorm2d(512), "fc2": nn.Conv2d(512, 1024, 1)}
+        )
+        self.logit_scale = nn.Linear(1, 1, bias=False)
+        self.sync_fc = nn.Linear(1, 1)
+
+
+class GestSync(nn.Module):
+    def __init__(self, config: GestSyncConfig | None = None):
+        super().__init__()
+        self.config = config = config or GestSyncConfig()
+        self.trunk = VideoTrunk(config)
+        self.positions = SinusoidalPositions(config.dim, config.max_positions)
+        layer = nn.TransformerEncoderLayer(config.dim, config.heads, config.ffn, dropout=0.1, batch_first=True)
+        self.transformer = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
+        self.head = MLP(config.dim, config.dim, config.out_dim)
+        self.audio = AudioBranch() if config.audio_branch else None
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.fc1.weight.device
+
+    # -- the released forward_vid ------------------------------------------------------
+    def trunk_steps(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, H, W, 3) frames → (B, T − 4, dim) trunk outputs."""
+        return self.trunk(frames.permute(0, 4, 1, 2, 3)).transpose(1, 2)
+
+    def encode_windows(self, steps: torch.Tensor) -> torch.Tensor:
+        """(N, steps_per_window, dim) trunk outputs of N windows → (N, steps, out_dim)."""
+        return self.head(self.transformer(self.positions(steps)))
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 25, H, W) windows → (B, out_dim, 21), like the released ``forward_vid``."""
+        steps = self.trunk(clips).transpose(1, 2)
+        return self.encode_windows(steps).transpose(1, 2)
+
+    # -- per-frame features ------------------------------------------------------------
+    @torch.no_grad()
+    def frame_features(self, frames: torch.Tensor, batch_size: int = 48, chunk_frames: int = 64) -> torch.Tensor:
+        """(T, 270, 480, 3) masked RGB in [0,1] → (T, out_dim) per-frame features.
+
+        Same numbers as the released procedure (edge-pad 12 frames, one 25-frame window per
+        frame, mean of the 21 outputs), but the 3-D trunk runs once over the clip instead of
+        25 times per frame; only the transformer runs per window.
+        """
+        chunks = (frames[i : i + chunk_frames] for i in range(0, len(frames), chunk_frames))
+        parts = list(self.stream_features(chunks, batch_size))
+        if not parts:
+            return torch.zeros(0, self.config.out_dim)
+        return torch.cat(parts)
+
+    @torch.no_grad()
+    def stream_features(self, chunks: Iterable[torch.Tensor], batch_size: int = 48) -> Iterator[torch.Tensor]:
+        """Per-frame features of a clip given as consecutive frame chunks; memory stays bounded.
+
+        Yields (n, out_dim) tensors in frame order; their lengths add up to the number of frames.
+        """
+        span = self.config.steps_per_window
+        tail: torch.Tensor | None = None  # last 4 padded frames: block 1's temporal context
+        steps = torch.zeros(0, self.config.dim, device=self.device)  # trunk outputs not yet consumed
+        last: torch.Tensor | None = None
+        for chunk in chunks:
+            chunk = self._check_frames(chunk)
+            if len(chunk) == 0:
+                continue
+            if tail is None:
+                chunk = torch.cat([chunk[:1].expand(PAD, -1, -1, -1), chunk])
+            last = chunk[-1:]
+            tail, steps, out = self._advance(tail, chunk, steps, span, batch_size)
+            if out is not None:
+                yield out
+        if last is None:
+            return
+        _, _, out = self._advance(tail, last.expand(PAD, -1, -1, -1), steps, span, batch_size)
+        if out is not None:
+            yield out
+
+    def _advance(self, tail, chunk, steps, span: int, batch_size: int):
+        x = chunk if tail is None else torch.cat([tail, chunk])
+        if len(x) >= 5:
+            steps = torch.cat([steps, self.trunk_steps(x[None])[0]])
+            tail = x[-4:]
+        else:
+            tail = x
+        n_windows = len(steps) - span + 1
+        if n_windows <= 0:
+            return tail, steps, None
+        windows = steps.unfold(0, span, 1).transpose(1, 2)  # (n_windows, span, dim)
+        out = torch.cat([self.encode_windows(w).mean(1) for w in windows.split(batch_size)])
+        return tail, steps[n_windows:], out
+
+    @torch.no_grad()
+    def frame_features_per_window(self, frames: torch.Tensor, batch_size: int = 48) -> torch.Tensor:
+        """The released procedure verbatim (whole network per 25-frame window). Reference for tests and benchmarks."""
+        frames = self._check_frames(frames)
+        padded = torch.cat([frames[:1].expand(PAD, -1, -1, -1), frames, frames[-1:].expand(PAD, -1, -1, -1)])
+        windows = padded.unfold(0, self.config.window, 1)  # (T, H, W, 3, 25)
+        out = []
+        for batch in windows.split(batch_size):
+            clips = batch.permute(0, 3, 4, 1, 2)  # (B, 3, 25, H, W)
+            out.append(self(clips).mean(-1))
+        return torch.cat(out)
+
+    def _check_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        frames = torch.as_tensor(frames)
+        if frames.ndim != 4 or tuple(frames.shape[1:]) != FRAME_SHAPE:
+            raise ModelInputError(f"frames must be (T, 270, 480, 3) RGB in [0,1], got {tuple(frames.shape)}")
+        return frames.to(self.device, torch.float32)

@@ -1,0 +1,216 @@
+"""JEGAL: joint embedding of gestures, audio and language (Hegde et al., ICCV 2025).
+
+Gesture path:  GestSync features (T, 1024) → projection → positions → 6-layer encoder → linear
+               → alignment head → (T, 512).
+Content path:  text (XLM-R subwords → 3-layer encoder → 256, averaged per word) and/or speech
+               (log-mel → CNN → 256 per 25 fps frame, averaged per word), concatenated
+               [audio, text] with zeros for a missing half → fusion head → alignment head → (W, 512).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from gestsearch.errors import ModelInputError
+from gestsearch.models.config import JegalConfig
+from gestsearch.models.gestsync import ConvBlock
+from gestsearch.models.layers import MLP, PreNormEncoder, SinusoidalPositions
+from gestsearch.models.text import TextBackbone
+
+WordBoundary = Sequence  # [word, start_frame, end_frame], 25 fps, inclusive
+
+
+class GestureInput(nn.Module):
+    """Linear → LayerNorm → ReLU → Linear."""
+
+    def __init__(self, dim_in: int, dim: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim_in, dim)
+        self.norm = nn.LayerNorm(dim)
+        self.fc2 = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.norm(self.fc1(x))))
+
+
+class GestureEncoder(nn.Module):
+    def __init__(self, config: JegalConfig):
+        super().__init__()
+        self.input = GestureInput(config.feature_dim, config.dim)
+        self.positions = SinusoidalPositions(config.dim, config.max_frames)
+        self.encoder = PreNormEncoder(config.dim, config.depth, config.heads, config.ffn)
+        self.output = nn.Linear(config.dim, config.dim)
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, feature_dim), mask (B, T) → (B, T, dim)."""
+        return self.output(self.encoder(self.positions(self.input(features)), mask))
+
+
+class TextEncoder(nn.Module):
+    def __init__(self, config: JegalConfig):
+        super().__init__()
+        t = config.text
+        self.encoder = PreNormEncoder(t.dim, t.depth, t.heads, t.ffn)
+        self.output = nn.Linear(t.dim, config.word_dim)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L, text.dim) backbone states → (B, L, word_dim)."""
+        return self.output(self.encoder(hidden, mask))
+
+
+class SpeechEncoder(nn.Module):
+    """2-D CNN over (time, mel): 4 mel frames (10 ms each) → one vector per 25 fps frame."""
+
+    def __init__(self, config: JegalConfig):
+        super().__init__()
+        c = (1, *config.speech_channels)
+        specs = [(5, 1, 2), (3, 2, 1), (3, 2, 1), (3, (1, 3), 1), (3, (1, 3), 1)]  # kernel, stride, padding
+        blocks = [ConvBlock(nn.Conv2d(c[i], c[i + 1], k, s, p), nn.BatchNorm2d(c[i + 1])) for i, (k, s, p) in enumerate(specs)]
+        self.cnn = nn.Sequential(*blocks, nn.Conv2d(c[5], c[6], 1, (1, 3)))
+        self.output = nn.Linear(c[6], config.word_dim)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, T', 80) log-mel → (B, ceil(T'/4), word_dim)."""
+        x = self.cnn(mel[:, None])  # (B, C, ceil(T'/4), 1)
+        return self.output(x.squeeze(-1).transpose(1, 2))
+
+
+class JEGAL(nn.Module):
+    def __init__(self, config: JegalConfig | None = None, text_backbone: TextBackbone | str | None = None):
+        super().__init__()
+        self.config = config = config or JegalConfig()
+        self.gesture = GestureEncoder(config)
+        self.text = TextEncoder(config)
+        self.speech = SpeechEncoder(config)
+        self.fusion = MLP(2 * config.word_dim, config.dim, config.dim)
+        self.gesture_align = MLP(config.dim, config.dim, config.dim)
+        self.content_align = MLP(config.dim, config.dim, config.dim)
+        self.text_backbone = text_backbone  # frozen; not part of the state dict; a name loads on first use
+
+    def __setattr__(self, name, value):
+        if name == "text_backbone":  # keep the backbone out of the module tree and the state dict
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    @property
+    def device(self) -> torch.device:
+        return self.fusion.fc1.weight.device
+
+    # -- gestures ----------------------------------------------------------------------
+    def forward_gestures(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, feature_dim) → (B, T, dim); T at most ``max_frames``."""
+        return self.gesture_align(self.gesture(features, mask))
+
+    @torch.no_grad()
+    def embed_gestures(self, features: torch.Tensor, overlap: int = 100) -> torch.Tensor:
+        """(T, feature_dim) → (T, dim), not normalised.
+
+        Tracks longer than the position table (500 frames) are cut into 500-frame windows
+        overlapping by ``overlap`` frames; every frame takes its vector from the window whose
+        centre is nearest, so each frame sees at least ``overlap / 2`` frames of context.
+        """
+        features = torch.as_tensor(features, dtype=torch.float32, device=self.device)
+        if features.ndim != 2 or features.shape[1] != self.config.feature_dim:
+            raise ModelInputError(f"gesture features must be (T, {self.config.feature_dim}), got {tuple(features.shape)}")
+        n, size = len(features), self.config.max_frames
+        if n <= size:
+            return self.forward_gestures(features[None])[0]
+        starts = list(range(0, n - size, size - overlap)) + [n - size]
+        centres = torch.tensor([s + size / 2 for s in starts])
+        owner = (torch.arange(n)[:, None] + 0.5 - centres).abs().argmin(1)
+        out = torch.empty(n, self.config.dim, device=self.device)
+        for w, s in enumerate(starts):
+            frames = (owner == w).nonzero().flatten()
+            if len(frames):
+                window = self.forward_gestures(features[None, s : s + size])[0]
+                out[frames] = window[frames - s]
+        return out
+
+    # -- content -----------------------------------------------------------------------
+    def backbone(self) -> TextBackbone:
+        """The text backbone, loaded on first use when it was given by name."""
+        if self.text_backbone is None:
+            raise ModelInputError("no text backbone attached (load_jegal(..., text_backbone=...))")
+        if not isinstance(self.text_backbone, TextBackbone):
+            self.text_backbone = TextBackbone.load(self.text_backbone, self.device)
+        return self.text_backbone
+
+    def text_words(self, words: list[str]) -> torch.Tensor:
+        """Words of one phrase → (W, word_dim): subword vectors averaged per word.
+
+        Word w averages the subwords from its start to the next word's start; the last word
+        runs to the end of the sequence (including ``</s>``), as in the released code. A word
+        split as '▁' + pieces yields an extra start that shifts the following words, and the
+        surplus starts still cut the last word short (also as released; the weights were
+        trained that way).
+        """
+        sub = self.backbone().subwords(words)
+        hidden = self.text(sub.hidden, sub.mask)[0]  # (L, word_dim)
+        starts = sub.word_starts
+        if len(starts) < len(words):
+            raise ModelInputError(f"the text model found only {len(starts)} word starts in {len(words)} words")
+        bounds = starts + [hidden.shape[0]]
+        return torch.stack([hidden[bounds[w] : bounds[w + 1]].mean(0) for w in range(len(words))])
+
+    def speech_words(self, mel: torch.Tensor, boundaries: Sequence[WordBoundary]) -> torch.Tensor:
+        """(T', 80) log-mel + word boundaries → (W, word_dim).
+
+        As released, the mel is taken to start at the first word's start frame: word i averages
+        audio vectors start_i − offset … end_i − offset (inclusive, clipped at the end),
+        offset = start of the first word. Callers pass audio cut at the first word.
+        """
+        frames = self.speech(mel[None])[0]  # (ceil(T'/4), word_dim)
+        offset = int(boundaries[0][1])
+        vectors = []
+        for word, start, end in boundaries:
+            segment = frames[int(start) - offset : int(end) - offset + 1]
+            if len(segment) == 0:
+                raise ModelInputError(f"word {word!r} ({start}-{end}) lies outside the audio ({len(frames)} frames)")
+            vectors.append(segment.mean(0))
+        return torch.stack(vectors)
+
+    def fuse(self, audio_words: torch.Tensor | None, text_words: torch.Tensor | None) -> torch.Tensor:
+        """(W, word_dim) halves (either may be None) → (W, dim) content embeddings."""
+        present = audio_words if audio_words is not None else text_words
+        if present is None:
+            raise ModelInputError("content needs words (text) and/or mel + word boundaries (audio)")
+        zeros = torch.zeros_like(present)
+        both = torch.cat([audio_words if audio_words is not None else zeros, text_words if text_words is not None else zeros], -1)
+        return self.content_align(self.fusion(both))
+
+    @torch.no_grad()
+    def embed_content(
+        self,
+        words: list[str] | None = None,
+        mel: torch.Tensor | None = None,
+        word_boundaries: Sequence[WordBoundary] | None = None,
+    ) -> torch.Tensor:
+        """Word-level content embeddings (W, dim), not normalised.
+
+        - text only: ``words``
+        - audio only: ``mel`` (T', 80) and ``word_boundaries`` [[word, start, end], ...] at 25 fps
+        - text + audio: all three; ``words`` must match the boundaries one to one.
+        Each phrase is embedded alone, so the result does not depend on other phrases.
+        """
+        if (mel is None) != (word_boundaries is None):
+            raise ModelInputError("audio content needs both mel and word_boundaries")
+        if words is not None:
+            if not words or any(w.split() != [w] for w in words):
+                raise ModelInputError("words must be a non-empty list of non-empty words without spaces")
+            if word_boundaries is not None and len(words) != len(word_boundaries):
+                raise ModelInputError(f"{len(words)} words but {len(word_boundaries)} word boundaries")
+        audio = text = None
+        if mel is not None:
+            if not word_boundaries:
+                raise ModelInputError("word_boundaries is empty")
+            mel = torch.as_tensor(mel, dtype=torch.float32, device=self.device)
+            if mel.ndim != 2 or mel.shape[1] != 80:
+                raise ModelInputError(f"mel must be (T', 80), got {tuple(mel.shape)}")
+            audio = self.speech_words(mel, word_boundaries)
+        if words is not None:
+            text = self.text_words(words)
+        return self.fuse(audio, text)

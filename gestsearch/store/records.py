@@ -1,0 +1,102 @@
+"""Records of the gesture index and the stable identifiers they carry.
+
+Times follow the project conventions: frames are 25 fps indices from the start of the video,
+word boundaries are ``(word, start_frame, end_frame)`` with both ends inclusive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from gestsearch.errors import MediaError
+
+DIM = 512  # length of every gesture / content vector
+VIDEO_STATUSES = ("indexed", "failed")
+
+Word = tuple[str, int, int]  # (word, start_frame, end_frame), inclusive, 25 fps from the video start
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 with seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def video_id_for(path: str | Path) -> str:
+    """Stable id of a video file: sha1 (hex) of its absolute path."""
+    return hashlib.sha1(str(Path(path).absolute()).encode()).hexdigest()
+
+
+def content_hash(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    """sha256 (hex) of the file's bytes, read in chunks of ``chunk_bytes``.
+
+    Raises MediaError when the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(chunk_bytes):
+                digest.update(block)
+    except OSError as e:
+        raise MediaError(path, f"cannot read file ({e.strerror or e})") from e
+    return digest.hexdigest()
+
+
+def clip_id_for(video_id: str, content_hash: str, track: int, start_frame: int, end_frame: int) -> int:
+    """Stable, unique int64 id (63 bits, never negative) of a clip.
+
+    The video id is part of the key so that two copies of the same file at different paths
+    get different clip ids; the content hash makes ids change when the file changes.
+    """
+    key = f"{video_id}:{content_hash}:{track}:{start_frame}:{end_frame}".encode()
+    return int.from_bytes(hashlib.sha1(key).digest()[:8], "big") & ((1 << 63) - 1)
+
+
+@dataclass
+class VideoRecord:
+    """One video file of the archive, indexed or failed.
+
+    ``video_id`` must be ``video_id_for(path)``. ``reason`` is "" when ``status == "indexed"``.
+    ``fingerprint`` names the model checkpoints that produced the clip vectors.
+    """
+
+    video_id: str
+    path: str
+    content_hash: str
+    size_bytes: int
+    mtime: float  # seconds since the epoch
+    duration_s: float
+    fps: float  # native frame rate of the file
+    n_tracks: int  # speaker tracks found
+    status: str  # "indexed" | "failed"
+    reason: str
+    fingerprint: str
+    indexed_at: str = field(default_factory=now_iso)
+
+
+@dataclass
+class ClipRecord:
+    """The retrieval unit: a stretch of one speaker track.
+
+    Vectors are L2-normalised (the store normalises them on write).
+    ``frames`` has shape (n, 512), one gesture vector per 25 fps frame; it is stored and read
+    back as float16. ``content`` is None when the clip has no speech with a known transcript.
+    """
+
+    clip_id: int
+    video_id: str
+    path: str
+    track: int
+    start_s: float
+    end_s: float
+    start_frame: int  # 25 fps, from the video start, inclusive
+    end_frame: int  # inclusive
+    gesture: np.ndarray  # float32 (512,), pooled
+    frames: np.ndarray  # float16 (n, 512)
+    content: np.ndarray | None  # float32 (512,) pooled, or None
+    words: list[Word]
+    text: str
