@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gestsearch.errors import EvalError
-from gestsearch.eval.manifest import ManifestRow, read_manifest, resolve_media
+from gestsearch.eval.manifest import ManifestRow, available_media, read_manifest, resolve_media
 from gestsearch.eval.metrics import (
     TIES,
     mean_pool,
@@ -224,3 +224,15 @@ def test_resolve_media_follows_the_official_layout(tmp_path: Path) -> None:
     assert resolve_media(tmp_path, row("abc_1-3/00001")) == (tmp_path / "abc_1-3" / "00001.mp4", None)
     assert resolve_media(tmp_path, row("abc_1-3/00002")) is None
     assert resolve_media(tmp_path / "missing-root", row("abc_1-3/00000")) is None
+
+
+def test_available_media_lists_missing_rows_and_refuses_an_empty_root(tmp_path: Path) -> None:
+    (tmp_path / "abc_1-3").mkdir()
+    (tmp_path / "abc_1-3" / "00000.mkv").write_bytes(b"x")
+    rows = [row("abc_1-3/00000"), row("abc_1-3/00001")]
+    found, missing = available_media(tmp_path, rows)
+    assert found == [(rows[0], tmp_path / "abc_1-3" / "00000.mkv", None)] and missing == [rows[1]]
+    with pytest.raises(EvalError, match="none of the 1 clips"):
+        available_media(tmp_path, rows[1:])
+    with pytest.raises(EvalError, match="not a folder"):
+        available_media(tmp_path / "nothing", rows)

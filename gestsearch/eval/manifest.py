@@ -95,6 +95,29 @@ def resolve_media(root: Path | str, row: ManifestRow) -> tuple[Path, Path | None
     return video, audio if audio.is_file() else None
 
 
+def available_media(
+    root: Path | str, rows: list[ManifestRow]
+) -> tuple[list[tuple[ManifestRow, Path, Path | None]], list[ManifestRow]]:
+    """Split rows into ``(row, video, audio)`` found under ``root`` (:func:`resolve_media`) and rows without media.
+
+    Raises :class:`EvalError` when ``root`` is not a folder or holds the media of none of the rows.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise EvalError(f"{root}: the media root is not a folder")
+    found, missing = [], []
+    for row in rows:
+        media = resolve_media(root, row)
+        if media is None:
+            missing.append(row)
+        else:
+            found.append((row, *media))
+    if not found:
+        expected = "ROOT/<filename> + " + "|".join(VIDEO_EXTENSIONS)
+        raise EvalError(f"{root}: none of the {len(rows)} clips has its media here (expected {expected})")
+    return found, missing
+
+
 def _parse_row(record: dict[str, str | None], kind: str) -> ManifestRow:
     required = SPOT_COLUMNS if kind == "spot" else RET_COLUMNS
     values = {c: (record.get(c) or "").strip() for c in required}

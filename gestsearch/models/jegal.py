@@ -9,7 +9,7 @@ Content path:  text (XLM-R subwords → 3-layer encoder → 256, averaged per wo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -107,28 +107,42 @@ class JEGAL(nn.Module):
 
     @torch.no_grad()
     def embed_gestures(self, features: torch.Tensor, overlap: int = 100) -> torch.Tensor:
-        """(T, feature_dim) → (T, dim), not normalised.
+        """(T, feature_dim) → (T, dim), not normalised. See ``stream_gestures`` for long tracks."""
+        features = torch.as_tensor(features, dtype=torch.float32)
+        parts = list(self.stream_gestures([features], overlap))
+        return torch.cat(parts) if parts else torch.zeros(0, self.config.dim, device=self.device)
 
-        Tracks longer than the position table (500 frames) are cut into 500-frame windows
-        overlapping by ``overlap`` frames; every frame takes its vector from the window whose
-        centre is nearest, so each frame sees at least ``overlap / 2`` frames of context.
+    @torch.no_grad()
+    def stream_gestures(self, chunks: Iterable[torch.Tensor], overlap: int = 100) -> Iterator[torch.Tensor]:
+        """Gesture embeddings of a track given as consecutive (n, feature_dim) chunks, in order.
+
+        The position table covers ``max_frames`` (500) steps. A longer track is cut into
+        500-frame windows starting every 500 − ``overlap`` frames; each window hands out its
+        frames up to ``overlap / 2`` before its end, and a last window aligned with the end of
+        the track covers the rest. So every frame past the first 50 sees at least 50 frames of
+        context on each side (at the track's end, all there is). Memory stays bounded.
         """
-        features = torch.as_tensor(features, dtype=torch.float32, device=self.device)
-        if features.ndim != 2 or features.shape[1] != self.config.feature_dim:
-            raise ModelInputError(f"gesture features must be (T, {self.config.feature_dim}), got {tuple(features.shape)}")
-        n, size = len(features), self.config.max_frames
-        if n <= size:
-            return self.forward_gestures(features[None])[0]
-        starts = list(range(0, n - size, size - overlap)) + [n - size]
-        centres = torch.tensor([s + size / 2 for s in starts])
-        owner = (torch.arange(n)[:, None] + 0.5 - centres).abs().argmin(1)
-        out = torch.empty(n, self.config.dim, device=self.device)
-        for w, s in enumerate(starts):
-            frames = (owner == w).nonzero().flatten()
-            if len(frames):
-                window = self.forward_gestures(features[None, s : s + size])[0]
-                out[frames] = window[frames - s]
-        return out
+        size, hop, margin = self.config.max_frames, self.config.max_frames - overlap, overlap // 2
+        buf = torch.zeros(0, self.config.feature_dim, device=self.device)
+        buf_start = emitted = next_start = 0  # global frame indices
+        for chunk in chunks:
+            chunk = torch.as_tensor(chunk, dtype=torch.float32, device=self.device)
+            if chunk.ndim != 2 or chunk.shape[1] != self.config.feature_dim:
+                raise ModelInputError(f"gesture features must be (T, {self.config.feature_dim}), got {tuple(chunk.shape)}")
+            buf = torch.cat([buf, chunk])
+            while buf_start + len(buf) > next_start + size:  # the window is not the track's last one
+                local = next_start - buf_start
+                out = self.forward_gestures(buf[None, local : local + size])[0]
+                end = next_start + size - margin
+                yield out[emitted - next_start : end - next_start]
+                emitted = end
+                buf, buf_start = buf[local:], next_start  # keep: the last window may reach back here
+                next_start += hop
+        total = buf_start + len(buf)
+        if total > emitted:
+            start = max(0, total - size)
+            out = self.forward_gestures(buf[None, start - buf_start :])[0]
+            yield out[emitted - start :]
 
     # -- content -----------------------------------------------------------------------
     def backbone(self) -> TextBackbone:

@@ -45,7 +45,7 @@ def coupling_scores(words: np.ndarray, frames_list: Sequence[np.ndarray]) -> np.
     clip with ``np.maximum.reduceat``: the same numbers as :func:`coupling_score` clip
     by clip. The upcast and matmul run in torch (numpy's float16 cast is ~10x slower).
     """
-    weights = torch.from_numpy(np.ascontiguousarray(words, dtype=np.float32)).T  # (D, W)
+    weights = torch.from_numpy(np.array(words, dtype=np.float32)).T  # (D, W); a copy: inputs may be read-only
     lengths = np.array([len(f) for f in frames_list], dtype=np.int64)
     if (lengths == 0).any():
         raise ValueError(f"candidate {int(np.argmin(lengths))} has no frame vectors")

@@ -58,6 +58,7 @@ LANCE_INDEX_MIN = 100_000  # clips from which optimize() builds LanceDB's own ve
 LANCE_REFINE = 10  # exact re-scoring of k·10 candidates after LanceDB's approximate (PQ) search
 ID_CHUNK = 2048  # ids per "id IN (...)" query
 SNAPSHOT_TRIES = 20
+COMPACT_VIDEOS_EVERY = 50  # commits
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class GestureStore:
         self._ann: dict[str, AnnIndex] = {}
         self._live_cache: tuple[int, pa.Array] | None = None
         self._pinned: lancedb.table.Table | None = None
+        self._commits = 0
 
     # ---------------------------------------------------------------- opening
 
@@ -231,13 +233,17 @@ class GestureStore:
         write_id = secrets.randbits(63)
         if clips:
             self._clips.add(clips_table(clips, write_id))  # invisible until the video row below names write_id
-        (
+        merged = (
             self._videos.merge_insert("video_id")
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute(video_table(video, write_id))
         )
-        self._clips.delete(f"video_id = {_sql_str(video.video_id)} AND write_id != {write_id}")
+        if merged.num_updated_rows:  # the clips of the replaced version
+            self._clips.delete(f"video_id = {_sql_str(video.video_id)} AND write_id != {write_id}")
+        self._commits += 1
+        if self._commits % COMPACT_VIDEOS_EVERY == 0:
+            self._videos.optimize()  # one fragment per commit makes merge_insert scan ever more files
 
     def _check_video(self, video: VideoRecord, status: str) -> None:
         self._require_writer()

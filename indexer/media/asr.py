@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from gestsearch.errors import TranscriptError
@@ -13,8 +15,10 @@ def transcribe(audio: np.ndarray, model: str) -> Transcript:
     """Transcribe float32 mono 16 kHz ``audio`` with the Whisper model in ``model``.
 
     ``model`` is a local directory (model + processor files) or, online, a Hugging Face id.
-    Raises :class:`TranscriptError` when the model cannot be loaded or run.
+    Raises :class:`TranscriptError` when the model cannot be found, loaded or run.
     """
+    if model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
+        raise TranscriptError(f"speech recognition model directory not found: {model}")
     try:
         from transformers import pipeline
 

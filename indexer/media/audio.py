@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from gestsearch.errors import MediaError
+from gestsearch.errors import MediaError, NoAudioError
 from indexer.media.container import SAMPLE_RATE, SAMPLES_PER_FRAME, check_file, decode_stream, open_media
 from indexer.media.video import probe, video_stream
 
@@ -22,8 +22,9 @@ def load_audio(path: str | Path, sidecar: bool = True) -> np.ndarray | None:
       ``N = n_frames * 640`` (zero-padded or cut at the ends), so frame ``k`` owns samples
       ``[640 k, 640 (k + 1))`` and A/V offsets in the container are honoured.
 
-    Returns None when there is no audio at all (gesture-only indexing still works). Raises
-    :class:`MediaError` for missing, empty or undecodable files.
+    Returns None for a video without any audio (gesture-only indexing still works). Raises
+    :class:`MediaError` for missing, empty or undecodable files, :class:`NoAudioError` for a
+    file with neither sound nor pictures.
     """
     p = check_file(path)
     with open_media(p) as container:
@@ -31,7 +32,7 @@ def load_audio(path: str | Path, sidecar: bool = True) -> np.ndarray | None:
         has_audio = bool(container.streams.audio)
     if not has_video:
         if not has_audio:
-            raise MediaError(p, "no audio stream")
+            raise NoAudioError(p, "neither audio nor video stream")
         return _decode(p)[0]
     info = probe(p)
     wav = p.with_suffix(".wav")
@@ -52,7 +53,7 @@ def _decode(path: Path) -> tuple[np.ndarray, float]:
     start_s: float | None = None
     with open_media(path) as container:
         if not container.streams.audio:
-            raise MediaError(path, "no audio stream")
+            raise NoAudioError(path, "no audio stream")
         for frame in decode_stream(container, container.streams.audio[0]):
             if start_s is None and frame.time is not None:
                 start_s = frame.time

@@ -2,8 +2,8 @@
 
 Timeline rule (what ``ffmpeg -r 25`` does, with its default "near" rounding): output frame
 ``k`` (time ``k/25`` s after the first displayed frame) shows the last source frame whose
-timestamp is at most ``(k + 0.5)/25``. A 30 fps source therefore gives source frames
-0, 1, 2, 4, 5, 6, ...; a variable-frame-rate source is resampled by its real timestamps. The
+timestamp is before ``(k + 0.5)/25`` (a frame exactly half-way belongs to the later output
+frame). A 30 fps source therefore gives source frames 0, 1, 2, 4, 5, 6, ...; a variable-frame-rate source is resampled by its real timestamps. The
 timeline has ``round(duration * 25)`` frames, where the duration runs from the first displayed
 frame to the end of the last one (MP4 edit lists honoured: decord ignores them).
 """
@@ -19,6 +19,8 @@ import numpy as np
 
 from gestsearch.errors import MediaError
 from indexer.media.container import FPS, check_file, decode_stream, open_media, video_timeline
+
+_TIME_EPSILON = 1e-6  # seconds; timestamps are exact fractions turned into floats
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def read_frames(
         for frame in decode_stream(container, stream):
             t = frame.time - info.start_s if frame.time is not None else last_t + 1.0 / info.source_fps
             last_t = t
-            while shown is not None and k < end and t > (k + 0.5) / FPS:
+            while shown is not None and k < end and t >= (k + 0.5) / FPS - _TIME_EPSILON:
                 if image is None:
                     image = _to_rgb(shown, info.rotation, scale)
                 yield image

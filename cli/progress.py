@@ -1,0 +1,43 @@
+"""Rich progress for long runs (files, frames, ETA); silent when disabled (--json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from cli.output import errors
+
+
+class IndexProgress:
+    """Implements indexer.pipeline.Progress with two bars: files and frames."""
+
+    def __init__(self, enabled: bool = True):
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=errors, disable=not enabled, transient=False,
+        )
+        self.files = self.frames_task = None
+
+    def __enter__(self) -> IndexProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def start(self, n_files: int, n_frames: int) -> None:
+        self.files = self.bar.add_task("files", total=n_files)
+        self.frames_task = self.bar.add_task("frames", total=n_frames or None)
+
+    def file(self, path: Path) -> None:
+        if self.files is not None:
+            self.bar.update(self.files, description=f"files ({path.name[:40]})")
+
+    def done(self, path: Path) -> None:
+        if self.files is not None:
+            self.bar.advance(self.files)
+
+    def frames(self, n: int) -> None:
+        if self.frames_task is not None:
+            self.bar.advance(self.frames_task, n)

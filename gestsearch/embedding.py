@@ -1,0 +1,135 @@
+"""Model glue: masked frames → gesture embeddings, words/speech → content embeddings.
+
+Used by ``gestsearch embed``, the indexer, search and eval, so the three agree exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gestsearch.config import Settings
+from gestsearch.errors import ConfigError, ModelInputError
+from gestsearch.features import log_mel
+from gestsearch.models import GestSync, JEGAL, load_gestsync, load_jegal
+from gestsearch.models.checkpoint import file_sha256
+
+FPS = 25
+SAMPLES_PER_FRAME = 16000 // FPS
+MODALITIES = ("t", "a", "ta")
+
+
+def normalise(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """L2-normalise rows (eps 1e-12, like the released scripts) → float32 numpy."""
+    t = torch.nn.functional.normalize(torch.as_tensor(x, dtype=torch.float32), dim=-1)
+    return t.cpu().numpy()
+
+
+@dataclass
+class ModelInfo:
+    name: str  # shown to users: which model produced the vectors
+    fingerprint: str  # identifies the checkpoints; the index refuses to mix fingerprints
+
+
+class Embedder:
+    """GestSync + JEGAL with the batching and streaming the project uses everywhere."""
+
+    def __init__(self, gestsync: GestSync, jegal: JEGAL, info: ModelInfo, batch_size: int = 48):
+        self.gestsync = gestsync
+        self.jegal = jegal
+        self.info = info
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        gs_path, jg_path, text_model = resolve_checkpoints(settings)
+        device = settings.torch_device()
+        gestsync = load_gestsync(gs_path, device)
+        jegal = load_jegal(jg_path, text_backbone=text_model, device=device)
+        info = ModelInfo(
+            name=f"{gs_path.name} + {jg_path.name} + {Path(text_model).name if Path(text_model).is_dir() else text_model}",
+            fingerprint=fingerprint(gs_path, jg_path, text_model),
+        )
+        return cls(gestsync, jegal, info, settings.batch_size)
+
+    # -- gestures --------------------------------------------------------------------------
+    def gesture_stream(self, frame_chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Chunks of masked frames (n, 270, 480, 3) float32 in [0,1] → chunks of (n', 512)
+        L2-normalised gesture embeddings, in frame order; memory stays bounded."""
+        tensors = (torch.as_tensor(c) for c in frame_chunks)
+        features = self.gestsync.stream_features(tensors, self.batch_size)
+        for out in self.jegal.stream_gestures(features):
+            yield normalise(out)
+
+    def gestures(self, frame_chunks: Iterable[np.ndarray]) -> np.ndarray:
+        parts = list(self.gesture_stream(frame_chunks))
+        return np.concatenate(parts) if parts else np.zeros((0, self.jegal.config.dim), np.float32)
+
+    # -- content ---------------------------------------------------------------------------
+    def content(
+        self,
+        words: Sequence[str] | None = None,
+        audio: np.ndarray | None = None,
+        boundaries: Sequence[Sequence] | None = None,
+        modalities: str = "ta",
+    ) -> np.ndarray:
+        """(W, 512) L2-normalised content embeddings from text and/or speech.
+
+        ``audio``: 16 kHz samples of the recording the ``boundaries`` (25 fps frames) refer to.
+        The released model reads speech from the first word on, so the audio is cut there.
+        """
+        if modalities not in MODALITIES:
+            raise ModelInputError(f"content modalities must be one of {', '.join(MODALITIES)}, got {modalities!r}")
+        use_text, use_audio = "t" in modalities, "a" in modalities
+        if use_audio and (audio is None or not boundaries):
+            raise ModelInputError("speech content needs audio and word timings")
+        if use_text and not words:
+            raise ModelInputError("text content needs words")
+        mel = None
+        if use_audio:
+            first = int(boundaries[0][1])
+            mel = log_mel(np.asarray(audio)[first * SAMPLES_PER_FRAME :])
+        out = self.jegal.embed_content(
+            words=list(words) if use_text else None,
+            mel=mel,
+            word_boundaries=[list(b) for b in boundaries] if use_audio else None,
+        )
+        return normalise(out)
+
+
+def resolve_checkpoints(settings: Settings) -> tuple[Path, Path, str]:
+    """The checkpoint files and text model to use: configured ones, else the bundled demo model."""
+    if settings.gestsync and settings.jegal:
+        return settings.gestsync, settings.jegal, settings.text_model
+    if settings.gestsync or settings.jegal:
+        raise ConfigError("give both --gestsync and --jegal (or neither, for the bundled demo model)")
+    from gestsearch.assets import bundled_model
+
+    return bundled_model()
+
+
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def fingerprint(gestsync: Path, jegal: Path, text_model: str) -> str:
+    """16 hex digits identifying the weights (file contents) and the text model."""
+    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in (gestsync, jegal)) + (text_model,)
+    if key not in _FINGERPRINTS:
+        text_id = _text_model_id(text_model)
+        digest = hashlib.sha256(f"{file_sha256(gestsync)}:{file_sha256(jegal)}:{text_id}".encode())
+        _FINGERPRINTS[key] = digest.hexdigest()[:16]
+    return _FINGERPRINTS[key]
+
+
+def _text_model_id(text_model: str) -> str:
+    """A local text model is identified by its weight files, a hub model by its id."""
+    path = Path(text_model)
+    if not path.is_dir():
+        return text_model
+    weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin"))
+    return ",".join(file_sha256(p) for p in weights) or text_model
