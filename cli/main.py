@@ -125,6 +125,82 @@ def index(
 
 @app.command()
 @handle_errors
+def search(
+    query: Annotated[Optional[str], typer.Argument(help="A word or phrase, e.g. \"take a walk\".")] = None,
+    audio: Annotated[Optional[Path], typer.Option("--audio", help="Query by speech: an audio file (wav, mp3, m4a, or a video's sound).")] = None,
+    transcript: Annotated[Optional[str], typer.Option("--transcript", help="The words spoken in --audio (aligned offline).")] = None,
+    like: Annotated[Optional[int], typer.Option("--like", help="Gesture → speech: clips whose speech matches this clip's gestures.")] = None,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, help="Number of hits.")] = 10,
+    candidates: Annotated[int, typer.Option("--candidates", min=1, help="Stage-1 candidates re-ranked exactly.")] = 300,
+    coupling_weight: Annotated[Optional[float], typer.Option("--coupling-weight", min=0.0, max=1.0, help="Weight of the word-coupling score in the final score.")] = None,
+    export: Annotated[Optional[Path], typer.Option("--export", help="Write each hit's mp4 cut, a heatmap PNG and results.json into this folder.")] = None,
+    formats: Annotated[Optional[list[str]], typer.Option("--format", help="Export formats (repeatable): json, csv, vtt, eaf, mp4, heatmap.")] = None,
+    db: DbOpt = None,
+    gestsync: GestsyncOpt = None,
+    jegal: JegalOpt = None,
+    text_model: TextModelOpt = None,
+    device: DeviceOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Search the index by text, by speech (--audio) or by a clip's gestures (--like)."""
+    from gestsearch.search.engine import Searcher
+    from gestsearch.search.export import DEFAULT_EXPORTS, export_results
+    from gestsearch.search.scoring import DEFAULT_COUPLING_WEIGHT
+    from gestsearch.store import GestureStore
+
+    given = [x for x in (query, audio, like) if x is not None]
+    if len(given) != 1:
+        raise typer.BadParameter("give exactly one of QUERY, --audio or --like")
+    if transcript is not None and audio is None:
+        raise typer.BadParameter("--transcript goes with --audio")
+    if formats and export is None:
+        raise typer.BadParameter("--format needs --export DIR")
+    s = settings(config, gestsync=gestsync, jegal=jegal, text_model=text_model, device=device, db=db)
+    with GestureStore.open(s.db, read_only=True) as store:
+        embedder = embedder_for(s)
+        if store.fingerprint != embedder.info.fingerprint:
+            from gestsearch.errors import FingerprintMismatch
+
+            raise FingerprintMismatch(
+                f"index at {s.db} was built with model fingerprint {store.fingerprint}, but the models in use "
+                f"have fingerprint {embedder.info.fingerprint}; pass the checkpoints the index was built with"
+            )
+        searcher = Searcher(store, embedder, candidates, DEFAULT_COUPLING_WEIGHT if coupling_weight is None else coupling_weight)
+        if audio is not None:
+            q = searcher.audio_query(audio, transcript, s.asr_model)
+        elif like is not None:
+            q = searcher.gesture_query(like)
+        else:
+            q = searcher.text_query(query)
+        ranked = searcher.search(q, k)
+    result = ranked.result
+    if export is not None:
+        written = export_results(result, export, formats or DEFAULT_EXPORTS, ranked.score_maps)
+        note(f"exported {len(written)} files to {export}")
+    if json:
+        print_json(result.to_dict())
+    else:
+        print_hits(result)
+
+
+def print_hits(result) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result.mode} query: {result.query}", title_justify="left")
+    for column in ("#", "score", "video", "clip", "gesture", "word peaks"):
+        table.add_column(column, overflow="fold")
+    for hit in result.hits:
+        peaks = ", ".join(f"{p.word}@{p.time_s:.2f}s" for p in hit.peaks)
+        table.add_row(
+            str(hit.rank), f"{hit.score:.3f}", Path(hit.video_path).name,
+            f"{hit.clip_start_s:.2f}-{hit.clip_end_s:.2f}s", f"{hit.span_start_s:.2f}-{hit.span_end_s:.2f}s", peaks,
+        )
+    console.print(table if result.hits else "no hits")
+
+
+@app.command()
+@handle_errors
 def info(db: DbOpt = None, config: ConfigOpt = None, json: JsonOpt = False) -> None:
     """Describe an index: counts, model fingerprint, ANN index type, size on disk."""
     from gestsearch.store import GestureStore
@@ -141,6 +217,96 @@ def info(db: DbOpt = None, config: ConfigOpt = None, json: JsonOpt = False) -> N
     for key, value in data.items():
         table.add_row(f"[bold]{key}[/]", str(value))
     console.print(table)
+
+
+eval_app = typer.Typer(help="Evaluate on the AVS benchmarks (official protocol, then the engine's re-ranking).", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+CsvOpt = Annotated[Path, typer.Option("--csv", help="The official manifest (avs_ret.csv / avs_spot.csv).")]
+MediaOpt = Annotated[Path, typer.Option("--media", help="Media root laid out as the official tooling does: ROOT/ID_START-END/00000.avi + .wav.")]
+ModalitiesOpt = Annotated[str, typer.Option("--modalities", help="Content modalities: t (text), a (speech) or ta.")]
+
+
+@eval_app.command("avs-ret")
+@handle_errors
+def eval_avs_ret(
+    csv: CsvOpt,
+    media: MediaOpt,
+    modalities: ModalitiesOpt = "ta",
+    db: Annotated[Optional[Path], typer.Option("--db", help="Keep embeddings in this index (re-runs cost no model time).")] = None,
+    candidates: Annotated[int, typer.Option("--candidates", min=1, help="Stage-1 candidates of the engine protocol.")] = 300,
+    coupling_weight: Annotated[Optional[float], typer.Option("--coupling-weight", min=0.0, max=1.0)] = None,
+    ranks_csv: Annotated[Optional[Path], typer.Option("--ranks-csv", help="Write the per-query ranks here.")] = None,
+    gestsync: GestsyncOpt = None,
+    jegal: JegalOpt = None,
+    text_model: TextModelOpt = None,
+    device: DeviceOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """AVS-Ret: Recall@K and median rank, speech→gesture and gesture→speech."""
+    from cli.progress import StageProgress
+    from gestsearch.eval.avs import evaluate_retrieval
+    from gestsearch.search.scoring import DEFAULT_COUPLING_WEIGHT
+
+    s = settings(config, gestsync=gestsync, jegal=jegal, text_model=text_model, device=device)
+    embedder = embedder_for(s)
+    weight = DEFAULT_COUPLING_WEIGHT if coupling_weight is None else coupling_weight
+    with StageProgress(enabled=not json) as progress:
+        report = evaluate_retrieval(csv, media, embedder, modalities, db, candidates, weight, progress)
+    if ranks_csv:
+        report.write_ranks(ranks_csv)
+    if json:
+        print_json(report.to_dict())
+        return
+    from rich.table import Table
+
+    ks = ["R@1", "R@5", "R@10", "R@25", "R@50", "MR"]
+    table = Table(title=f"AVS-Ret ({modalities}), N = {report.n_evaluated} of {report.n_manifest}", title_justify="left")
+    table.add_column("protocol")
+    table.add_column("direction")
+    for k in ks:
+        table.add_column(k, justify="right")
+    for protocol, results in (("official (pooled)", report.official), ("engine (ANN + coupling)", report.engine)):
+        for direction, m in results.items():
+            table.add_row(protocol, direction, *[f"{m[k]:.1f}" if k in m else "-" for k in ks])
+    console.print(table)
+    if report.missing:
+        console.print(f"{len(report.missing)} clips without media were left out (first: {', '.join(report.missing[:3])})")
+
+
+@eval_app.command("avs-spot")
+@handle_errors
+def eval_avs_spot(
+    csv: CsvOpt,
+    media: MediaOpt,
+    modalities: ModalitiesOpt = "ta",
+    db: Annotated[Optional[Path], typer.Option("--db", help="Keep embeddings in this index.")] = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="Minimum spotting score.")] = 0.5,
+    frame_margin: Annotated[int, typer.Option("--frame-margin", min=0, help="Frames allowed outside the word's boundary.")] = 9,
+    gestsync: GestsyncOpt = None,
+    jegal: JegalOpt = None,
+    text_model: TextModelOpt = None,
+    device: DeviceOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """AVS-Spot: word-spotting accuracy (peak within the word ±margin, score ≥ threshold)."""
+    from cli.progress import StageProgress
+    from gestsearch.eval.avs import evaluate_spotting
+
+    s = settings(config, gestsync=gestsync, jegal=jegal, text_model=text_model, device=device)
+    embedder = embedder_for(s)
+    with StageProgress(enabled=not json) as progress:
+        report = evaluate_spotting(csv, media, embedder, modalities, db, threshold, frame_margin, progress)
+    if json:
+        print_json(report.to_dict())
+        return
+    console.print(
+        f"AVS-Spot ({modalities}): accuracy [bold]{report.accuracy:.1f}%[/] over N = {report.n_evaluated} "
+        f"of {report.n_manifest} (threshold {threshold}, ±{frame_margin} frames)"
+    )
+    if report.missing:
+        console.print(f"{len(report.missing)} clips without media were left out")
 
 
 def main() -> None:

@@ -41,3 +41,26 @@ class IndexProgress:
     def frames(self, n: int) -> None:
         if self.frames_task is not None:
             self.bar.advance(self.frames_task, n)
+
+
+class StageProgress:
+    """One bar per named stage, fed by ``progress(stage, done, total)`` callbacks."""
+
+    def __init__(self, enabled: bool = True):
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=errors, disable=not enabled,
+        )
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> StageProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done, total=total)

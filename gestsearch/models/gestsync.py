@@ -131,8 +131,26 @@ class GestSync(nn.Module):
         Yields (n, out_dim) tensors in frame order; their lengths add up to the number of frames.
         """
         span = self.config.steps_per_window
+        pending = torch.zeros(0, self.config.dim, device=self.device)  # trunk steps not yet consumed
+        for steps in self.stream_steps(chunks):
+            pending = torch.cat([pending, steps])
+            n_windows = len(pending) - span + 1
+            if n_windows > 0:
+                yield self.window_features(pending, batch_size)
+                pending = pending[n_windows:]
+
+    def window_features(self, steps: torch.Tensor, batch_size: int = 48) -> torch.Tensor:
+        """(n + 20, dim) consecutive trunk steps → (n, out_dim): one window per frame, mean of its outputs."""
+        windows = steps.unfold(0, self.config.steps_per_window, 1).transpose(1, 2)  # (n, 21, dim)
+        return torch.cat([self.encode_windows(w).mean(1) for w in windows.split(batch_size)])
+
+    @torch.no_grad()
+    def stream_steps(self, chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+        """Trunk outputs of the edge-padded clip (12 copies of the first and last frame), chunk by chunk.
+
+        A clip of T frames gives T + 20 steps in all; step j sees padded frames j..j+4.
+        """
         tail: torch.Tensor | None = None  # last 4 padded frames: block 1's temporal context
-        steps = torch.zeros(0, self.config.dim, device=self.device)  # trunk outputs not yet consumed
         last: torch.Tensor | None = None
         for chunk in chunks:
             chunk = self._check_frames(chunk)
@@ -141,28 +159,14 @@ class GestSync(nn.Module):
             if tail is None:
                 chunk = torch.cat([chunk[:1].expand(PAD, -1, -1, -1), chunk])
             last = chunk[-1:]
-            tail, steps, out = self._advance(tail, chunk, steps, span, batch_size)
-            if out is not None:
-                yield out
-        if last is None:
-            return
-        _, _, out = self._advance(tail, last.expand(PAD, -1, -1, -1), steps, span, batch_size)
-        if out is not None:
-            yield out
-
-    def _advance(self, tail, chunk, steps, span: int, batch_size: int):
-        x = chunk if tail is None else torch.cat([tail, chunk])
-        if len(x) >= 5:
-            steps = torch.cat([steps, self.trunk_steps(x[None])[0]])
-            tail = x[-4:]
-        else:
-            tail = x
-        n_windows = len(steps) - span + 1
-        if n_windows <= 0:
-            return tail, steps, None
-        windows = steps.unfold(0, span, 1).transpose(1, 2)  # (n_windows, span, dim)
-        out = torch.cat([self.encode_windows(w).mean(1) for w in windows.split(batch_size)])
-        return tail, steps[n_windows:], out
+            x = chunk if tail is None else torch.cat([tail, chunk])
+            if len(x) >= 5:
+                yield self.trunk_steps(x[None])[0]
+                tail = x[-4:]
+            else:
+                tail = x
+        if last is not None:
+            yield self.trunk_steps(torch.cat([tail, last.expand(PAD, -1, -1, -1)])[None])[0]
 
     @torch.no_grad()
     def frame_features_per_window(self, frames: torch.Tensor, batch_size: int = 48) -> torch.Tensor:

@@ -216,7 +216,7 @@ def _fsync(path: Path) -> None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp")  # one writer at a time (the index's write lock)
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()

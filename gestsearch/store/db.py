@@ -59,6 +59,7 @@ LANCE_REFINE = 10  # exact re-scoring of k·10 candidates after LanceDB's approx
 ID_CHUNK = 2048  # ids per "id IN (...)" query
 SNAPSHOT_TRIES = 20
 COMPACT_VIDEOS_EVERY = 50  # commits
+KEEP_VERSIONS = timedelta(hours=1)  # old table versions optimize() keeps for running readers
 
 
 @dataclass(frozen=True)
@@ -269,16 +270,19 @@ class GestureStore:
         if len(orphans):
             self._clips.delete(f"write_id IN ({','.join(map(str, orphans.to_pylist()))})")
 
-    def optimize(self, lance_index_min: int = LANCE_INDEX_MIN) -> None:
-        """Compact both tables, index clip ids, and build LanceDB's vector indexes on ``gesture``
-        and ``content`` once there are ``lance_index_min`` clips (for ``backend="lance"``).
+    def optimize(self, lance_index_min: int = LANCE_INDEX_MIN, keep_versions: timedelta = KEEP_VERSIONS) -> None:
+        """Compact both tables, free the space of table versions older than ``keep_versions``
+        (replaced clips, leftovers of killed writes), index clip ids, and build LanceDB's vector
+        indexes on ``gesture`` and ``content`` once there are ``lance_index_min`` clips (for
+        ``backend="lance"``). Ends with ``refresh_ann()``.
 
-        Call it at the end of an indexing run (LanceDB advises every ~20 writes or ~100k rows).
-        Ends with ``refresh_ann()``.
+        Call it at the end of an indexing run. A reader still holding a snapshot older than
+        ``keep_versions`` (e.g. a long ``iter_clips``) may then fail.
         """
         self._require_writer()
         for table in (self._videos, self._clips):
-            table.optimize()
+            # delete_unverified: no write can be in progress, this process holds the write lock
+            table.optimize(cleanup_older_than=keep_versions, delete_unverified=True)
         indexed = {column for index in self._clips.list_indices() for column in index.columns}
         if "id" not in indexed:
             self._clips.create_index("id", config=BTree())

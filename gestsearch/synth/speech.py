@@ -8,11 +8,11 @@ position. The audio is resampled to the project's 16 kHz; a word ends where its 
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import ctypes.util
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -27,6 +27,7 @@ _EVENT_WORD = 1
 _PARAM_RATE = 1
 _PARAM_PITCH = 3
 _ENVELOPE_WINDOW_S = 0.010
+_LIBC = ctypes.CDLL(None)
 _SILENCE_DB = -35.0  # windows this far below the utterance's loudest window count as silence
 
 
@@ -79,7 +80,14 @@ _Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 
 
 class _Espeak:
-    """The process-wide libespeak-ng instance (the library keeps global state)."""
+    """One fresh load of libespeak-ng, used for one utterance and then unloaded.
+
+    The library carries synthesis state from one utterance to the next (e.g. the pitch-flutter
+    phase) and draws breath noise from libc ``rand()``, so a reused instance gives slightly
+    different audio and word times for the same text. A fresh load plus a seeded ``rand()`` makes
+    every utterance reproducible whatever was synthesised before it in the process.
+    Not thread-safe: the library has process-global state.
+    """
 
     def __init__(self) -> None:
         path = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
@@ -91,11 +99,15 @@ class _Espeak:
             ) from e
         self.rate = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0)
         if self.rate <= 0:
-            raise GestsearchError("libespeak-ng failed to initialise (is espeak-ng-data installed?)")
+            self.close()
+            raise GestsearchError("libespeak-ng failed to initialise; reinstall it with `apt-get install espeak-ng`")
         self._chunks: list[np.ndarray] = []
         self._word_events: list[tuple[int, int]] = []  # (0-based char offset, sample index)
         self._callback = _Callback(self._on_audio)  # referenced here so it is never collected
         self._lib.espeak_SetSynthCallback(self._callback)
+
+    def close(self) -> None:
+        _ctypes.dlclose(self._lib._handle)
 
     def _on_audio(self, wav: ctypes.c_void_p, n_samples: int, events: ctypes.Array) -> int:
         if n_samples > 0:
@@ -113,7 +125,7 @@ class _Espeak:
             raise GestsearchError(f"espeak-ng has no voice {voice.name!r}")
         self._lib.espeak_SetParameter(_PARAM_RATE, voice.wpm, 0)
         self._lib.espeak_SetParameter(_PARAM_PITCH, voice.pitch, 0)
-        self._chunks, self._word_events = [], []
+        _LIBC.srand(0)
         data = text.encode()
         status = self._lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, 0, None, None)
         self._lib.espeak_Synchronize()
@@ -122,15 +134,10 @@ class _Espeak:
         return np.concatenate(self._chunks), self._word_events
 
 
-@lru_cache(maxsize=1)
-def _espeak() -> _Espeak:
-    return _Espeak()
-
-
 def espeak_available() -> bool:
     """Whether libespeak-ng can be loaded and initialised in this process."""
     try:
-        _espeak()
+        _Espeak().close()
     except GestsearchError:
         return False
     return True
@@ -140,9 +147,12 @@ def synthesize(words: Sequence[str], voice: Voice = Voice()) -> Speech:
     """Speak ``words`` (lower-case, no punctuation) as one phrase; word spans come from espeak's events."""
     if not words:
         raise GestsearchError("cannot synthesise an empty phrase")
-    engine = _espeak()
     text = " ".join(words)
-    samples, events = engine.synthesize(text, voice)
+    engine = _Espeak()
+    try:
+        samples, events = engine.synthesize(text, voice)
+    finally:
+        engine.close()
     offsets = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
     onset_by_offset = dict(events)
     missing = [w for w, o in zip(words, offsets) if int(o) not in onset_by_offset]
@@ -156,24 +166,24 @@ def synthesize(words: Sequence[str], voice: Voice = Voice()) -> Speech:
 
 
 def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    import torch
-    import torchaudio.functional as F
-
-    out = F.resample(torch.from_numpy(audio), rate_in, rate_out)
-    return np.clip(out.numpy(), -1.0, 1.0).astype(np.float32)
+    """Band-limited FFT resampling (exact for an utterance that starts and ends in silence)."""
+    n_out = round(len(audio) * rate_out / rate_in)
+    spectrum = np.fft.rfft(audio.astype(np.float64))[: n_out // 2 + 1]
+    out = np.fft.irfft(spectrum, n_out) * (n_out / len(audio))
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
 def _voiced_ends(audio: np.ndarray, starts: Sequence[float]) -> list[float]:
-    """Each word's end: the end of its last window louder than ``_SILENCE_DB`` before the next word."""
-    hop = int(_ENVELOPE_WINDOW_S * SAMPLE_RATE)
-    n_windows = len(audio) // hop
-    rms = np.sqrt(np.mean(audio[: n_windows * hop].reshape(n_windows, hop) ** 2, axis=1))
+    """Each word's end (s): the end of its last window louder than ``_SILENCE_DB`` before the next word."""
+    window = int(_ENVELOPE_WINDOW_S * SAMPLE_RATE)
+    n_windows = len(audio) // window
+    rms = np.sqrt(np.mean(audio[: n_windows * window].reshape(n_windows, window) ** 2, axis=1))
     voiced = 20 * np.log10(rms / rms.max() + 1e-12) > _SILENCE_DB
     bounds = [*starts, len(audio) / SAMPLE_RATE]
     ends = []
     for start, stop in zip(bounds[:-1], bounds[1:]):
-        lo, hi = int(start / _ENVELOPE_WINDOW_S), max(int(stop / _ENVELOPE_WINDOW_S), int(start / _ENVELOPE_WINDOW_S) + 1)
-        active = np.flatnonzero(voiced[lo:hi])
-        end = (lo + active[-1] + 1) * _ENVELOPE_WINDOW_S if active.size else start + _ENVELOPE_WINDOW_S
-        ends.append(round(min(max(end, start + _ENVELOPE_WINDOW_S), stop), 4))
+        first = int(start / _ENVELOPE_WINDOW_S)
+        active = np.flatnonzero(voiced[first : max(int(stop / _ENVELOPE_WINDOW_S), first + 1)])
+        end = (first + active[-1] + 1) * _ENVELOPE_WINDOW_S if active.size else start
+        ends.append(float(np.clip(end, start + _ENVELOPE_WINDOW_S, stop)))
     return ends

@@ -58,14 +58,19 @@ def open_media(path: str | Path) -> Iterator[av.container.InputContainer]:
 def decode_stream(container: av.container.InputContainer, stream: av.stream.Stream) -> Iterator[av.frame.Frame]:
     """Decode one stream packet by packet, skipping packets FFmpeg cannot decode.
 
-    Damaged packets in the middle of a file (byte flips, cut downloads) are logged and
-    skipped, as the ffmpeg command line does, instead of failing the whole file.
+    Damaged packets in the middle of a file (byte flips, cut downloads) are skipped, as the
+    ffmpeg command line does, instead of failing the whole file; one warning says how many.
     """
-    for packet in container.demux(stream):
-        try:
-            yield from packet.decode()
-        except av.error.InvalidDataError as e:
-            log.warning("%s: skipped an undecodable packet (%s)", container.name, _reason(e))
+    skipped = 0
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from packet.decode()
+            except av.error.InvalidDataError:
+                skipped += 1
+    finally:
+        if skipped:
+            log.warning("%s: skipped %d undecodable %s packet(s)", container.name.removeprefix("file:"), skipped, stream.type)
 
 
 @dataclass(frozen=True)

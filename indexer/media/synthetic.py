@@ -43,19 +43,22 @@ def write_video(
     audio: np.ndarray | None = None,
     audio_rate: int = 16000,
     audio_start_s: float = 0.0,
+    faststart: bool = False,
 ) -> Path:
     """Encode RGB uint8 ``frames`` (all the same size) and optional mono float ``audio``.
 
     ``timestamps`` (seconds, one per frame) make a variable-frame-rate file; ``rotation``
     (degrees counter-clockwise) is stored as display-matrix side data like phone videos;
-    ``audio_start_s`` delays the first audio sample against the first video frame.
+    ``audio_start_s`` delays the first audio sample against the first video frame;
+    ``faststart`` puts the MP4 index before the media data (as web videos do).
     """
     path = Path(path)
     suffix = path.suffix.lower()
     frames = iter(frames)
     first = next(frames)
     height, width = first.shape[:2]
-    with av.open(f"file:{path.resolve()}", "w", format=_muxer(suffix)) as container:
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(f"file:{path.resolve()}", "w", format=_muxer(suffix), options=options) as container:
         stream = container.add_stream(_VIDEO_CODECS[suffix], rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if timestamps is not None:

@@ -1,0 +1,254 @@
+"""`gestsearch eval`: AVS-Ret retrieval and AVS-Spot word spotting.
+
+Media are laid out as the official dataset tooling does: ``ROOT/<filename>.avi`` (a
+pre-cropped, face-masked speaker track) + ``ROOT/<filename>.wav``. Rows whose media is
+missing are listed and left out; reports state the N evaluated.
+
+Caching: gesture embeddings go into a gesture index (``--db``; a temporary one otherwise),
+one clip per manifest row, and content embeddings into ``DB/eval/*.npz`` keyed by the
+manifest, the modalities and the model fingerprint, so re-running with other settings
+(re-rank weight, candidates, thresholds) costs no model time.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import tempfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gestsearch.embedding import Embedder, normalise
+from gestsearch.errors import EvalError
+from gestsearch.eval.manifest import ManifestRow, available_media, read_manifest
+from gestsearch.eval.metrics import official_report, retrieval_metrics, retrieval_ranks, similarity_matrix, spotting_attention, spotting_correct
+from gestsearch.search.engine import DEFAULT_CANDIDATES, Query, Searcher
+from gestsearch.search.scoring import DEFAULT_COUPLING_WEIGHT
+from gestsearch.store import AnnConfig, ClipRecord, GestureStore, VideoRecord, clip_id_for, content_hash, video_id_for
+from gestsearch.store.ann import AnnIndex, Versions
+
+MODALITIES = ("t", "a", "ta")
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class Gallery:
+    rows: list[ManifestRow]
+    missing: list[str]  # filenames without media
+    clip_ids: list[int]
+    gestures: list[np.ndarray]  # (T_i, 512) normalised frame vectors
+    content: list[np.ndarray]  # (W_i, 512) normalised word vectors
+
+
+@dataclass
+class RetrievalReport:
+    manifest: str
+    n_manifest: int
+    n_evaluated: int
+    missing: list[str]
+    modalities: str
+    model: str
+    official: dict[str, dict[str, float]]  # direction → {"R@5":..., "MR":...}
+    engine: dict[str, dict[str, float]]
+    candidates: int
+    coupling_weight: float
+    ranks: list[dict] = field(default_factory=list)  # per query, for the CSV
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def write_ranks(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.ranks[0]))
+            writer.writeheader()
+            writer.writerows(self.ranks)
+
+
+@dataclass
+class SpottingReport:
+    manifest: str
+    n_manifest: int
+    n_evaluated: int
+    missing: list[str]
+    modalities: str
+    model: str
+    accuracy: float  # percent
+    threshold: float
+    frame_margin: int
+    per_clip: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def evaluate_retrieval(
+    csv_path: Path,
+    media_root: Path,
+    embedder: Embedder,
+    modalities: str = "ta",
+    db: Path | None = None,
+    candidates: int = DEFAULT_CANDIDATES,
+    coupling_weight: float = DEFAULT_COUPLING_WEIGHT,
+    progress: Progress | None = None,
+) -> RetrievalReport:
+    """Both protocols: (1) official pooled cosine, (2) the engine's ANN + word-coupling re-rank."""
+    with ExitStack() as stack:
+        db = db or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gestsearch-eval-")))
+        store = stack.enter_context(GestureStore.open(db, fingerprint=embedder.info.fingerprint, create=True))
+        g = build_gallery(csv_path, media_root, embedder, modalities, store, db, "ret", progress)
+        n = len(g.rows)
+        pooled_g = np.stack([normalise(x.mean(0)) for x in g.gestures])
+        pooled_c = np.stack([normalise(x.mean(0)) for x in g.content])
+        official_s2g = retrieval_ranks(similarity_matrix(pooled_c, pooled_g))
+        official_g2s = retrieval_ranks(similarity_matrix(pooled_g, pooled_c))
+
+        searcher = Searcher(store, embedder, candidates, coupling_weight)
+        position = {cid: i for i, cid in enumerate(g.clip_ids)}
+        engine_s2g = np.empty(n, np.int64)
+        for i, (row, words) in enumerate(zip(g.rows, g.content)):
+            labels = [w for w, _, _ in row.word_boundaries]
+            hits = searcher.search(Query(row.phrase, "text", labels, words), k=min(candidates, n)).result.hits
+            found = [h.rank - 1 for h in hits if position.get(int(h.clip_id)) == i]
+            engine_s2g[i] = found[0] if found else min(candidates, n)
+        content_index = AnnIndex.build("content", np.array(g.clip_ids), pooled_c, Versions(0, 0), AnnConfig())
+        ids, _ = content_index.search(pooled_g, min(candidates, n))
+        engine_g2s = np.array([
+            int(np.flatnonzero(ids[i] == g.clip_ids[i])[0]) if (ids[i] == g.clip_ids[i]).any() else min(candidates, n)
+            for i in range(n)
+        ])
+    ranks = [
+        {"filename": r.filename, "phrase": r.phrase, "official_s2g": int(a), "official_g2s": int(b),
+         "engine_s2g": int(c), "engine_g2s": int(d)}
+        for r, a, b, c, d in zip(g.rows, official_s2g, official_g2s, engine_s2g, engine_g2s)
+    ]
+    official_ks = (5, 10, 25, 50)
+    return RetrievalReport(
+        manifest=str(csv_path), n_manifest=n + len(g.missing), n_evaluated=n, missing=g.missing,
+        modalities=modalities, model=embedder.info.name,
+        official={"S→G": retrieval_metrics(official_s2g, official_ks), "G→S": retrieval_metrics(official_g2s, official_ks)},
+        engine={"S→G": retrieval_metrics(engine_s2g), "G→S": retrieval_metrics(engine_g2s)},
+        candidates=candidates, coupling_weight=coupling_weight, ranks=ranks,
+    )
+
+
+def evaluate_spotting(
+    csv_path: Path,
+    media_root: Path,
+    embedder: Embedder,
+    modalities: str = "ta",
+    db: Path | None = None,
+    threshold: float = 0.5,
+    frame_margin: int = 9,
+    progress: Progress | None = None,
+) -> SpottingReport:
+    """Per clip: the target word's spotting peak over frames (softmax over the clip's words at 0.07)."""
+    with ExitStack() as stack:
+        db = db or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gestsearch-eval-")))
+        store = stack.enter_context(GestureStore.open(db, fingerprint=embedder.info.fingerprint, create=True))
+        g = build_gallery(csv_path, media_root, embedder, modalities, store, db, "spot", progress)
+    per_clip, correct = [], []
+    for row, gesture, content in zip(g.rows, g.gestures, g.content):
+        attention = spotting_attention(gesture, content)
+        target = row.target_index
+        boundary = (row.target_boundary[1], row.target_boundary[2])
+        ok = spotting_correct(attention[target], boundary, frame_margin, threshold)
+        frame = int(np.argmax(attention[target]))
+        per_clip.append({"filename": row.filename, "target": row.target_word, "start": boundary[0], "end": boundary[1],
+                         "peak_frame": frame, "score": round(float(attention[target, frame]), 6), "correct": ok})
+        correct.append(ok)
+    return SpottingReport(
+        manifest=str(csv_path), n_manifest=len(g.rows) + len(g.missing), n_evaluated=len(g.rows), missing=g.missing,
+        modalities=modalities, model=embedder.info.name, accuracy=100.0 * float(np.mean(correct)),
+        threshold=threshold, frame_margin=frame_margin, per_clip=per_clip,
+    )
+
+
+def build_gallery(
+    csv_path: Path,
+    media_root: Path,
+    embedder: Embedder,
+    modalities: str,
+    store: GestureStore,
+    db: Path,
+    kind: str,
+    progress: Progress | None = None,
+) -> Gallery:
+    """Embed (or read back from the caches) every clip of the manifest that has media."""
+    if modalities not in MODALITIES:
+        raise EvalError(f"--modalities must be t, a or ta, got {modalities!r}")
+    rows = read_manifest(csv_path, kind)
+    found, missing = available_media(media_root, rows)
+    cache = _content_cache_path(db, csv_path, modalities, embedder.info.fingerprint)
+    cached = dict(np.load(cache, allow_pickle=False)) if cache.is_file() else {}
+    clip_ids, gestures, content = [], [], []
+    for i, (row, video, audio) in enumerate(found):
+        if progress:
+            progress("embedding", i, len(found))
+        clip = _gallery_clip(store, row, video, embedder)
+        clip_ids.append(clip.clip_id)
+        gestures.append(clip.frames.astype(np.float32))
+        key = f"{clip.clip_id}"
+        if key not in cached:
+            cached[key] = _content(row, video, audio, embedder, modalities)
+        content.append(cached[key])
+    if progress:
+        progress("embedding", len(found), len(found))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + ".tmp.npz")
+    np.savez(tmp, **cached)
+    tmp.replace(cache)
+    store.refresh_ann()
+    return Gallery([f[0] for f in found], [r.filename for r in missing], clip_ids, gestures, content)
+
+
+def _gallery_clip(store: GestureStore, row: ManifestRow, video: Path, embedder: Embedder) -> ClipRecord:
+    """The row's clip from the index, embedding and adding it first when absent or changed."""
+    from indexer.media import probe, speaker_tracks
+    from indexer.media.masking import iter_track_frames
+
+    digest = content_hash(video)
+    vid = video_id_for(video)
+    known = store.video_by_path(video)
+    if known is not None and known.content_hash == digest and known.status == "indexed":
+        clips = store.clips_by_ids([clip_id_for(vid, digest, 0, 0, round(known.duration_s * 25) - 1)])
+        if clips:
+            return clips[0]
+    track = speaker_tracks(video, mode="precropped")[0]
+    frames = embedder.gestures(iter_track_frames(video, track, mask=False))
+    if len(frames) == 0:
+        raise EvalError(f"{video}: no video frames")
+    info = probe(video)
+    stat = video.stat()
+    record = VideoRecord(
+        video_id=vid, path=str(video), content_hash=digest, size_bytes=stat.st_size, mtime=stat.st_mtime,
+        duration_s=len(frames) / 25, fps=info.source_fps, n_tracks=1, status="indexed", reason="",
+        fingerprint=embedder.info.fingerprint,
+    )
+    clip = ClipRecord(
+        clip_id=clip_id_for(vid, digest, 0, 0, len(frames) - 1), video_id=vid, path=str(video), track=0,
+        start_s=0.0, end_s=len(frames) / 25, start_frame=0, end_frame=len(frames) - 1,
+        gesture=normalise(frames.mean(0)), frames=frames.astype(np.float16), content=None,
+        words=[tuple(b) for b in row.word_boundaries], text=row.phrase,
+    )
+    store.add_video(record, [clip])
+    return clip
+
+
+def _content(row: ManifestRow, video: Path, audio: Path | None, embedder: Embedder, modalities: str) -> np.ndarray:
+    from indexer.media import load_audio
+
+    words = [w for w, _, _ in row.word_boundaries]
+    samples = load_audio(audio or video) if "a" in modalities else None
+    if "a" in modalities and samples is None:
+        raise EvalError(f"{video}: no audio for modality 'a'")
+    return embedder.content(words, samples, row.word_boundaries, modalities)
+
+
+def _content_cache_path(db: Path, csv_path: Path, modalities: str, fingerprint: str) -> Path:
+    digest = hashlib.sha256(Path(csv_path).read_bytes()).hexdigest()[:16]
+    return db / "eval" / f"content-{digest}-{modalities}-{fingerprint}.npz"

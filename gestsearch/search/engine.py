@@ -1,0 +1,175 @@
+"""Two-stage search over a gesture index.
+
+Stage 1: the query's word vectors are mean-pooled and normalised; FAISS returns the
+``candidates`` clips with the highest pooled cosine (the official retrieval protocol).
+Stage 2: for each candidate, its stored frame vectors give the exact word-coupling score
+λ = mean over query words of the best word-frame cosine; the final score fuses both
+(``scoring.fuse``). Per query word, the frame where its gesture peaks gives the timestamps.
+
+Gesture → speech queries (``like``) rank clips by the pooled cosine between the query
+gesture and each clip's pooled speech content: the index keeps content pooled per clip,
+so there is no word-level stage 2 in that direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gestsearch.embedding import FPS, Embedder, normalise
+from gestsearch.errors import QueryError
+from gestsearch.search.results import Hit, SearchResult
+from gestsearch.search.scoring import DEFAULT_COUPLING_WEIGHT, coupling_scores, fuse, gesture_span, span_seconds, word_frame_attention, word_peaks
+from gestsearch.store import ClipRecord, GestureStore
+
+MAX_QUERY_WORDS = 64
+MIN_AUDIO_S = 0.3
+MAX_AUDIO_S = 30.0
+SILENCE_RMS = 1e-3  # full scale = 1.0
+DEFAULT_CANDIDATES = 300
+
+
+@dataclass
+class Query:
+    text: str  # what the user asked, for display
+    mode: str  # "text" | "audio" | "gesture"
+    words: list[str]  # one label per vector
+    vectors: np.ndarray  # (W, 512) L2-normalised
+
+
+@dataclass
+class Ranked:
+    """A search result plus the per-hit word × frame spotting scores (for heatmaps)."""
+
+    result: SearchResult
+    score_maps: dict[str, np.ndarray]
+
+
+class Searcher:
+    def __init__(
+        self,
+        store: GestureStore,
+        embedder: Embedder,
+        candidates: int = DEFAULT_CANDIDATES,
+        coupling_weight: float = DEFAULT_COUPLING_WEIGHT,
+    ):
+        self.store = store
+        self.embedder = embedder
+        self.candidates = candidates
+        self.coupling_weight = coupling_weight
+
+    # -- queries ---------------------------------------------------------------------------
+    def text_query(self, text: str) -> Query:
+        from indexer.media import normalise_word
+
+        words = [normalise_word(w) for w in text.split()]
+        words = [w for w in words if w]
+        if not words:
+            raise QueryError("the query is empty: type a word or phrase")
+        if len(words) > MAX_QUERY_WORDS:
+            raise QueryError(f"the query has {len(words)} words; the limit is {MAX_QUERY_WORDS} (a phrase, not a text)")
+        self._check_known(words)
+        return Query(text.strip(), "text", words, self.embedder.content(words, modalities="t"))
+
+    def audio_query(self, path: Path, transcript: str | None = None, asr_model: str | None = None) -> Query:
+        from indexer.media import force_align, load_audio
+        from indexer.media.asr import transcribe
+
+        audio = load_audio(path, sidecar=False)
+        if audio is None:
+            raise QueryError(f"{path}: has no audio stream")
+        seconds = len(audio) / 16000
+        if seconds < MIN_AUDIO_S:
+            raise QueryError(f"{path}: audio is too short ({seconds:.2f} s; at least {MIN_AUDIO_S} s)")
+        if seconds > MAX_AUDIO_S:
+            raise QueryError(f"{path}: audio is too long ({seconds:.1f} s; at most {MAX_AUDIO_S:.0f} s: cut the phrase out)")
+        if float(np.sqrt(np.mean(np.square(audio)))) < SILENCE_RMS:
+            raise QueryError(f"{path}: audio is silent")
+        if transcript is not None:
+            if not transcript.split():
+                raise QueryError("--transcript is empty")
+            timed = force_align(audio, transcript)
+        elif asr_model is not None:
+            timed = transcribe(audio, asr_model)
+        else:
+            raise QueryError(
+                "audio queries need the words spoken: pass --transcript \"...\" (aligned offline), "
+                "or configure an ASR model (GESTSEARCH_ASR_MODEL=local Whisper directory)"
+            )
+        boundaries = timed.boundaries()
+        if not boundaries:
+            raise QueryError(f"{path}: no words found in the audio")
+        if len(boundaries) > MAX_QUERY_WORDS:
+            raise QueryError(f"the audio query has {len(boundaries)} words; the limit is {MAX_QUERY_WORDS}")
+        words = [w for w, _, _ in boundaries]
+        vectors = self.embedder.content(words, audio, boundaries, modalities="ta")
+        return Query(timed.text or " ".join(words), "audio", words, vectors)
+
+    def gesture_query(self, clip_id: int) -> Query:
+        clips = self.store.clips_by_ids([clip_id])
+        if not clips:
+            raise QueryError(f"no clip with id {clip_id} in the index")
+        clip = clips[0]
+        label = f"gestures of clip {clip_id} ({Path(clip.path).name} {clip.start_s:.2f}-{clip.end_s:.2f} s)"
+        return Query(label, "gesture", [], normalise(clip.frames.astype(np.float32)))
+
+    def _check_known(self, words: list[str]) -> None:
+        tokenizer = self.embedder.jegal.backbone().tokenizer
+        ids = tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+        specials = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+        known = [i for i in ids if i != tokenizer.unk_token_id and i not in specials]
+        if not known:
+            raise QueryError("no word of the query is known to the text model (its vocabulary may not cover this script)")
+
+    # -- ranking ---------------------------------------------------------------------------
+    def search(self, query: Query, k: int = 10) -> Ranked:
+        if k < 1:
+            raise QueryError("-k must be at least 1")
+        pooled = normalise(query.vectors.mean(0))
+        if query.mode == "gesture":
+            return self._gesture_to_speech(query, pooled, k)
+        n = min(max(self.candidates, k), self.store.clip_count())
+        if n == 0:
+            return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, []), {})
+        ids, scores = self.store.search_pooled(pooled, n, column="gesture")
+        keep = ids[0] >= 0
+        clips = self.store.clips_by_ids(ids[0][keep].tolist())
+        pooled_scores = scores[0][keep]
+        coupling = coupling_scores(query.vectors, [c.frames for c in clips])
+        final = fuse(pooled_scores, coupling, self.coupling_weight)
+        order = np.argsort(-final, kind="stable")[:k]
+        hits, maps = [], {}
+        for rank, i in enumerate(order, 1):
+            hit, attention = self._hit(rank, clips[i], query, float(final[i]), float(pooled_scores[i]), float(coupling[i]))
+            hits.append(hit)
+            maps[hit.clip_id] = attention
+        return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits), maps)
+
+    def _hit(self, rank: int, clip: ClipRecord, query: Query, score: float, pooled: float, coupling: float):
+        frames = clip.frames.astype(np.float32)
+        peaks = word_peaks(query.words, query.vectors, frames, clip_start_s=clip.start_s, fps=FPS)
+        start, end = span_seconds(gesture_span(peaks, len(frames)), clip.start_s, FPS)
+        hit = Hit(
+            rank=rank, clip_id=str(clip.clip_id), video_path=clip.path, track=clip.track,
+            clip_start_s=clip.start_s, clip_end_s=clip.end_s, span_start_s=start, span_end_s=end,
+            score=score, pooled_score=pooled, coupling_score=coupling, peaks=peaks, text=clip.text,
+        )
+        return hit, word_frame_attention(query.vectors, frames)
+
+    def _gesture_to_speech(self, query: Query, pooled: np.ndarray, k: int) -> Ranked:
+        ids, scores = self.store.search_pooled(pooled, min(k + 1, max(1, self.store.clip_count())), column="content")
+        hits = []
+        clip_ids = [int(i) for i in ids[0] if i >= 0]
+        clips = {c.clip_id: c for c in self.store.clips_by_ids(clip_ids)}
+        for i, s in zip(ids[0], scores[0]):
+            clip = clips.get(int(i))
+            if clip is None or query.text.startswith(f"gestures of clip {clip.clip_id} "):
+                continue
+            hits.append(Hit(
+                rank=len(hits) + 1, clip_id=str(clip.clip_id), video_path=clip.path, track=clip.track,
+                clip_start_s=clip.start_s, clip_end_s=clip.end_s, span_start_s=clip.start_s, span_end_s=clip.end_s,
+                score=float(s), pooled_score=float(s), coupling_score=float("nan"), peaks=[], text=clip.text,
+            ))
+        return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits[:k]), {})
