@@ -178,6 +178,8 @@ queries after {WARM_UP} warm-up ones. Load average (1 min) {load[0]:.1f} at the 
   query as a real index of any size; reading it from the store is not timed.
 - Peaks: word peaks (softmax over words, temperature 0.07) of the top {TOP} hits.
 - Not timed: the text/audio encoder, the store read of the candidates' frames, printing.
+- Threads: `--threads` (default 1, the latency of one query). On this shared 2-core machine, 2 threads made
+  single queries 5-10x slower (flat search and stage 2) whenever other processes kept the cores busy.
 """
     return "# Search latency (synthetic clips)\n\n" + "\n".join(table) + "\n" + notes
 

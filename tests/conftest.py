@@ -82,3 +82,29 @@ def jegal_model(seeded_checkpoints):
     from gestsearch.models import load_jegal
 
     return load_jegal(seeded_checkpoints["jegal"], text_backbone=seeded_checkpoints["text"])
+
+
+@pytest.fixture(scope="session")
+def embedder(seeded_checkpoints):
+    """The seeded official-format checkpoints behind the project's Embedder."""
+    from gestsearch.config import Settings
+    from gestsearch.embedding import Embedder
+
+    s = Settings(gestsync=seeded_checkpoints["gestsync"], jegal=seeded_checkpoints["jegal"],
+                 text_model=str(seeded_checkpoints["text"]), device="cpu")
+    return Embedder.from_settings(s)
+
+
+@pytest.fixture(scope="session")
+def jegal_index(shared_data, embedder, tmp_path_factory):
+    """The two JEGAL samples (pre-cropped, with .wav and WhisperX .txt) indexed once: (folder, db, summary)."""
+    import shutil
+
+    from indexer.pipeline import index_folder
+
+    folder = tmp_path_factory.mktemp("jegal_media")
+    for f in (shared_data / "jegal_samples").iterdir():
+        shutil.copy(f, folder / f.name)
+    db = tmp_path_factory.mktemp("db") / "index"
+    summary = index_folder(folder, embedder, db)
+    return folder, db, summary

@@ -62,8 +62,9 @@ def make_bad_file(kind: str, folder: Path) -> Path:
 
 # What must happen: "error" = MediaError; "works-or-error" = either is fine, never anything else.
 EXPECTED = {
-    "missing": "error", "directory": "error", "zero-length": "error", "garbage": "error", "non-media": "error",
-    "audio-only": "error", "truncated": "error", "truncated-faststart": "works-or-error", "corrupt-middle": "works-or-error",
+    "missing": "error", "directory": "error", "zero-length": "error", "garbage": "error",
+    "non-media": "error", "audio-only": "error", "truncated": "error",
+    "truncated-faststart": "works-or-error", "corrupt-middle": "works-or-error",
 }
 
 

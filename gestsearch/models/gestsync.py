@@ -141,8 +141,11 @@ class GestSync(nn.Module):
 
     def window_features(self, steps: torch.Tensor, batch_size: int = 48) -> torch.Tensor:
         """(n + 20, dim) consecutive trunk steps → (n, out_dim): one window per frame, mean of its outputs."""
-        windows = steps.unfold(0, self.config.steps_per_window, 1).transpose(1, 2)  # (n, 21, dim)
-        return torch.cat([self.encode_windows(w).mean(1) for w in windows.split(batch_size)])
+        return torch.cat([self.encode_windows(w).mean(1) for w in self.windows(steps).split(batch_size)])
+
+    def windows(self, steps: torch.Tensor) -> torch.Tensor:
+        """(n + 20, dim) consecutive trunk steps → (n, 21, dim): the steps of each frame's window."""
+        return steps.unfold(0, self.config.steps_per_window, 1).transpose(1, 2)
 
     @torch.no_grad()
     def stream_steps(self, chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:

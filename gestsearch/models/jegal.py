@@ -23,6 +23,18 @@ from gestsearch.models.text import TextBackbone
 WordBoundary = Sequence  # [word, start_frame, end_frame], 25 fps, inclusive
 
 
+def span_means(x: torch.Tensor, spans: Sequence[Sequence[tuple[int, int]]]) -> torch.Tensor:
+    """Means of ``x[b, a:e]`` (x: (B, N, D)) for each ``(a, e)`` in ``spans[b]`` → (B, W_max, D).
+
+    Rows past ``len(spans[b])`` are zero. One batched product, so gradients flow to ``x``.
+    """
+    weights = torch.zeros(len(spans), max(len(s) for s in spans), x.shape[1], dtype=x.dtype, device=x.device)
+    for b, phrase in enumerate(spans):
+        for w, (start, end) in enumerate(phrase):
+            weights[b, w, start:end] = 1.0 / (end - start)
+    return weights @ x
+
+
 class GestureInput(nn.Module):
     """Linear → LayerNorm → ReLU → Linear."""
 
@@ -162,13 +174,20 @@ class JEGAL(nn.Module):
         surplus starts still cut the last word short (also as released; the weights were
         trained that way).
         """
-        sub = self.backbone().subwords(words)
-        hidden = self.text(sub.hidden, sub.mask)[0]  # (L, word_dim)
-        starts = sub.word_starts
-        if len(starts) < len(words):
-            raise ModelInputError(f"the text model found only {len(starts)} word starts in {len(words)} words")
-        bounds = starts + [hidden.shape[0]]
-        return torch.stack([hidden[bounds[w] : bounds[w + 1]].mean(0) for w in range(len(words))])
+        return self.text_words_batch([words])[0]
+
+    def text_words_batch(self, phrases: list[list[str]]) -> torch.Tensor:
+        """Phrases → (B, W_max, word_dim), each phrase as :meth:`text_words` embeds it alone
+        (padding never reaches a word); rows past a phrase's length are zero. Differentiable."""
+        sub = self.backbone().encode(phrases)
+        hidden = self.text(sub.hidden, sub.mask)  # (B, L, word_dim)
+        spans = []
+        for words, starts, length in zip(phrases, sub.word_starts, sub.lengths):
+            if len(starts) < len(words):
+                raise ModelInputError(f"the text model found only {len(starts)} word starts in {len(words)} words")
+            bounds = starts + [length]
+            spans.append(list(zip(bounds[: len(words)], bounds[1 : len(words) + 1])))
+        return span_means(hidden, spans)
 
     def speech_words(self, mel: torch.Tensor, boundaries: Sequence[WordBoundary]) -> torch.Tensor:
         """(T', 80) log-mel + word boundaries → (W, word_dim).
@@ -177,15 +196,24 @@ class JEGAL(nn.Module):
         audio vectors start_i − offset … end_i − offset (inclusive, clipped at the end),
         offset = start of the first word. Callers pass audio cut at the first word.
         """
-        frames = self.speech(mel[None])[0]  # (ceil(T'/4), word_dim)
-        offset = int(boundaries[0][1])
-        vectors = []
-        for word, start, end in boundaries:
-            segment = frames[int(start) - offset : int(end) - offset + 1]
-            if len(segment) == 0:
-                raise ModelInputError(f"word {word!r} ({start}-{end}) lies outside the audio ({len(frames)} frames)")
-            vectors.append(segment.mean(0))
-        return torch.stack(vectors)
+        return self.speech_words_batch(mel[None], [boundaries])[0]
+
+    def speech_words_batch(
+        self, mels: torch.Tensor, boundaries: Sequence[Sequence[WordBoundary]], lengths: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """(B, T', 80) log-mels padded at the end, each ``lengths[b]`` frames long (default: all T'),
+        + each phrase's word boundaries → (B, W_max, word_dim), rows past a phrase's length zero.
+        Differentiable; the word rule is :meth:`speech_words`'."""
+        frames = self.speech(mels)  # (B, ceil(T'/4), word_dim)
+        lengths = lengths if lengths is not None else [mels.shape[1]] * len(mels)
+        spans = []
+        for phrase, n_mel in zip(boundaries, lengths):
+            n, offset = -(-int(n_mel) // 4), int(phrase[0][1])
+            spans.append([(int(start) - offset, min(int(end) - offset + 1, n)) for _, start, end in phrase])
+            for (word, start, end), (a, b) in zip(phrase, spans[-1]):
+                if b <= a:
+                    raise ModelInputError(f"word {word!r} ({start}-{end}) lies outside the audio ({n} frames)")
+        return span_means(frames, spans)
 
     def fuse(self, audio_words: torch.Tensor | None, text_words: torch.Tensor | None) -> torch.Tensor:
         """(W, word_dim) halves (either may be None) → (W, dim) content embeddings."""

@@ -18,6 +18,14 @@ class Subwords:
     word_starts: list[int]  # token positions that start a word (offset 0, not <s>/</s>/<pad>)
 
 
+@dataclass
+class SubwordBatch:
+    hidden: torch.Tensor  # (B, L, hidden) backbone output, padded to the longest phrase
+    mask: torch.Tensor  # (B, L) attention mask
+    word_starts: list[list[int]]  # per phrase, as in ``Subwords``
+    lengths: list[int]  # tokens per phrase (<s> and </s> included)
+
+
 class TextBackbone:
     """Tokenizer + encoder loaded with transformers from a local directory or a hub id.
 
@@ -35,6 +43,10 @@ class TextBackbone:
     @classmethod
     def load(cls, name_or_dir: str | os.PathLike, device: str | torch.device = "cpu") -> TextBackbone:
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging
+
+        logging.disable_progress_bar()
+        logging.set_verbosity_error()
 
         name = str(name_or_dir)
         local = Path(name).expanduser().is_dir()
@@ -55,17 +67,25 @@ class TextBackbone:
     @torch.no_grad()
     def subwords(self, words: list[str]) -> Subwords:
         """Encode one phrase given as words (the released code splits the text on single spaces)."""
+        batch = self.encode([words])
+        return Subwords(batch.hidden, batch.mask, batch.word_starts[0])
+
+    def encode(self, phrases: list[list[str]]) -> SubwordBatch:
+        """Encode phrases together, padded to the longest; differentiable (training runs it with grad).
+
+        Padding is masked, so each phrase gets the same vectors as when it is encoded alone.
+        """
         enc = self.tokenizer(
-            [words], is_split_into_words=True, return_offsets_mapping=True, return_tensors="pt"
+            phrases, is_split_into_words=True, return_offsets_mapping=True, padding=True, return_tensors="pt"
         )
-        ids = enc["input_ids"]
-        if ids.shape[1] > self.max_tokens:
-            raise ModelInputError(f"phrase is too long for the text model ({ids.shape[1]} tokens, max {self.max_tokens})")
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        lengths = mask.sum(1).tolist()
+        if max(lengths) > self.max_tokens:
+            raise ModelInputError(f"phrase is too long for the text model ({max(lengths)} tokens, max {self.max_tokens})")
         starts = [
-            i
-            for i, (tok, (begin, _)) in enumerate(zip(ids[0].tolist(), enc["offset_mapping"][0].tolist()))
-            if begin == 0 and tok not in self.special_ids
+            [i for i, (tok, (begin, _)) in enumerate(zip(row, offsets)) if begin == 0 and tok not in self.special_ids]
+            for row, offsets in zip(ids.tolist(), enc["offset_mapping"].tolist())
         ]
-        mask = enc["attention_mask"].to(self.device)
+        mask = mask.to(self.device)
         hidden = self.model(input_ids=ids.to(self.device), attention_mask=mask).last_hidden_state
-        return Subwords(hidden, mask, starts)
+        return SubwordBatch(hidden, mask, starts, lengths)

@@ -37,6 +37,7 @@ class Query:
     mode: str  # "text" | "audio" | "gesture"
     words: list[str]  # one label per vector
     vectors: np.ndarray  # (W, 512) L2-normalised
+    exclude: int | None = None  # a clip id not to return (the query clip of a gesture query)
 
 
 @dataclass
@@ -113,14 +114,13 @@ class Searcher:
             raise QueryError(f"no clip with id {clip_id} in the index")
         clip = clips[0]
         label = f"gestures of clip {clip_id} ({Path(clip.path).name} {clip.start_s:.2f}-{clip.end_s:.2f} s)"
-        return Query(label, "gesture", [], normalise(clip.frames.astype(np.float32)))
+        return Query(label, "gesture", [], normalise(clip.frames.astype(np.float32)), exclude=clip.clip_id)
 
     def _check_known(self, words: list[str]) -> None:
+        """Refuse a query none of whose words the text model can spell without <unk>."""
         tokenizer = self.embedder.jegal.backbone().tokenizer
-        ids = tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
-        specials = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
-        known = [i for i in ids if i != tokenizer.unk_token_id and i not in specials]
-        if not known:
+        unknown = tokenizer.unk_token_id
+        if all(unknown in tokenizer(w, add_special_tokens=False)["input_ids"] for w in words):
             raise QueryError("no word of the query is known to the text model (its vocabulary may not cover this script)")
 
     # -- ranking ---------------------------------------------------------------------------
@@ -165,11 +165,11 @@ class Searcher:
         clips = {c.clip_id: c for c in self.store.clips_by_ids(clip_ids)}
         for i, s in zip(ids[0], scores[0]):
             clip = clips.get(int(i))
-            if clip is None or query.text.startswith(f"gestures of clip {clip.clip_id} "):
+            if clip is None or clip.clip_id == query.exclude:
                 continue
             hits.append(Hit(
                 rank=len(hits) + 1, clip_id=str(clip.clip_id), video_path=clip.path, track=clip.track,
                 clip_start_s=clip.start_s, clip_end_s=clip.end_s, span_start_s=clip.start_s, span_end_s=clip.end_s,
-                score=float(s), pooled_score=float(s), coupling_score=float("nan"), peaks=[], text=clip.text,
+                score=float(s), pooled_score=float(s), coupling_score=None, peaks=[], text=clip.text,
             ))
         return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits[:k]), {})

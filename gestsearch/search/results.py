@@ -22,8 +22,8 @@ Top level:
     the confident word peaks, padded), seconds of the source video, end exclusive.
   - ``score`` (float): the final score, ``(1 - w) * pooled_score + w * coupling_score``.
   - ``pooled_score`` (float): cosine of the mean-pooled query and clip vectors, in [-1, 1].
-  - ``coupling_score`` (float): word coupling λ, mean over query words of the best
-    word-frame cosine, in [-1, 1].
+  - ``coupling_score`` (float or null): word coupling λ, mean over query words of the best
+    word-frame cosine, in [-1, 1]; null for gesture → speech queries (no word-level stage).
   - ``peaks`` (list): one per query word, in query order:
     ``word`` (str), ``frame`` (int, 25 fps frame counted from the clip start),
     ``time_s`` (float, seconds of the source video), ``strength`` (float, the
@@ -76,7 +76,7 @@ class Hit:
     span_end_s: float
     score: float
     pooled_score: float
-    coupling_score: float
+    coupling_score: float | None
     peaks: list[WordPeak] = field(default_factory=list)
     text: str = ""
 
@@ -92,7 +92,7 @@ class Hit:
             "span_end_s": _time(self.span_end_s),
             "score": _score(self.score),
             "pooled_score": _score(self.pooled_score),
-            "coupling_score": _score(self.coupling_score),
+            "coupling_score": None if self.coupling_score is None else _score(self.coupling_score),
             "peaks": [p.to_dict() for p in self.peaks],
             "text": self.text,
         }

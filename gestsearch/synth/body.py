@@ -16,6 +16,7 @@ SHOULDER_X = 58.0
 SHOULDER_Y = 6.0
 UPPER_ARM = 60.0
 FOREARM = 56.0
+REST_REACH = 0.8 * (UPPER_ARM + FOREARM)  # 3D shoulder-wrist distance of a relaxed, bent arm
 NECK_TO_CHIN = 26.0  # the chin sits this far above the shoulder line
 HAND_FIELDS = ("angle", "open", "facing", "point", "size")
 
@@ -39,11 +40,10 @@ class HandShape:
 
 @dataclass(frozen=True)
 class ArmTrack:
-    """One arm over T frames: upper-arm direction ``shoulder`` (T,), signed elbow bend ``elbow`` (T,)
-    (forearm direction = shoulder + elbow), hand shape ``hand`` (T, 5) in ``HAND_FIELDS`` order."""
+    """One arm over T frames: wrist positions ``wrist`` (T, 2) in body space and hand shapes
+    ``hand`` (T, 5) in ``HAND_FIELDS`` order. The elbow follows from the wrist (``elbow_points``)."""
 
-    shoulder: np.ndarray
-    elbow: np.ndarray
+    wrist: np.ndarray
     hand: np.ndarray
 
 
@@ -52,38 +52,40 @@ def shoulder_point(side: int) -> np.ndarray:
     return np.array([side * SHOULDER_X, SHOULDER_Y])
 
 
-def solve_arm(side: int, wrist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse kinematics: wrist targets (N, 2) → (shoulder angle (N,), elbow bend (N,)).
+def elbow_points(side: int, wrist: np.ndarray) -> np.ndarray:
+    """Elbows (N, 2) for wrists (N, 2): a 3D two-link arm, projected.
 
-    Out-of-reach targets are pulled in along the shoulder→target line. Of the two elbow solutions
-    the one nearer a pole below and outside the shoulder wins (elbows hang down and out).
+    A wrist closer to the shoulder than ``REST_REACH`` (in the image) is placed that far in 3D,
+    towards the camera; of the circle of possible elbows the one furthest along a pole (down,
+    outwards, slightly back) is taken. The elbow is thus a continuous function of the wrist and
+    forearms foreshorten naturally when a hand comes forward.
     """
+    shoulder = np.array([side * SHOULDER_X, SHOULDER_Y, 0.0])
+    flat = np.atleast_2d(wrist) - shoulder[:2]
+    dist2d = np.hypot(flat[:, 0], flat[:, 1])
+    reach = np.clip(dist2d, REST_REACH, UPPER_ARM + FOREARM - 0.5)
+    scale = np.minimum(1.0, reach / np.maximum(dist2d, 1e-6))
+    depth = np.sqrt(np.maximum(reach**2 - (dist2d * scale) ** 2, 0.0))
+    v = np.column_stack([flat * scale[:, None], depth])  # shoulder → wrist in 3D, |v| = reach
+    axis = v / reach[:, None]
+    along = (UPPER_ARM**2 - FOREARM**2 + reach**2) / (2 * reach)
+    radius = np.sqrt(np.maximum(UPPER_ARM**2 - along**2, 0.0))
+    pole = np.array([side * 0.45, 1.0, -0.35])
+    towards = pole - (axis @ pole)[:, None] * axis
+    towards /= np.maximum(np.linalg.norm(towards, axis=1, keepdims=True), 1e-9)
+    elbow = shoulder + along[:, None] * axis + radius[:, None] * towards
+    return elbow[:, :2]
+
+
+def reachable(side: int, wrist: np.ndarray) -> np.ndarray:
+    """Wrists (N, 2) pulled in along the shoulder→wrist line to within the arm's reach."""
     shoulder = shoulder_point(side)
     v = np.atleast_2d(wrist) - shoulder
-    dist = np.clip(np.hypot(v[:, 0], v[:, 1]), abs(UPPER_ARM - FOREARM) + 1.0, UPPER_ARM + FOREARM - 0.5)
-    direction = np.arctan2(v[:, 1], v[:, 0])
-    spread = np.arccos((UPPER_ARM**2 + dist**2 - FOREARM**2) / (2 * UPPER_ARM * dist))
-    pole = shoulder + np.array([side * 70.0, 110.0])
-    candidates = [direction + spread, direction - spread]
-    elbows = [shoulder + UPPER_ARM * np.stack([np.cos(a), np.sin(a)], axis=1) for a in candidates]
-    near_first = np.linalg.norm(elbows[0] - pole, axis=1) <= np.linalg.norm(elbows[1] - pole, axis=1)
-    upper = np.where(near_first, candidates[0], candidates[1])
-    reached = shoulder + dist[:, None] * np.stack([np.cos(direction), np.sin(direction)], axis=1)
-    elbow_point = shoulder + UPPER_ARM * np.stack([np.cos(upper), np.sin(upper)], axis=1)
-    fore = reached - elbow_point
-    bend = wrap_angle(np.arctan2(fore[:, 1], fore[:, 0]) - upper)
-    return upper, bend
-
-
-def forward_arm(side: int, shoulder_angle: np.ndarray, elbow_bend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward kinematics: joint angles (N,) → (elbow points (N, 2), wrist points (N, 2))."""
-    shoulder = shoulder_point(side)
-    elbow = shoulder + UPPER_ARM * np.stack([np.cos(shoulder_angle), np.sin(shoulder_angle)], axis=-1)
-    fore = shoulder_angle + elbow_bend
-    wrist = elbow + FOREARM * np.stack([np.cos(fore), np.sin(fore)], axis=-1)
-    return elbow, wrist
+    dist = np.maximum(np.hypot(v[:, 0], v[:, 1]), 1e-6)
+    return shoulder + v * np.minimum(1.0, (UPPER_ARM + FOREARM - 0.5) / dist)[:, None]
 
 
 def wrap_angle(a: np.ndarray | float) -> np.ndarray:
     """Angles wrapped to [-pi, pi)."""
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
+

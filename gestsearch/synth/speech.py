@@ -31,6 +31,10 @@ _LIBC = ctypes.CDLL(None)
 _SILENCE_DB = -35.0  # windows this far below the utterance's loudest window count as silence
 
 
+class MergedWordsError(GestsearchError):
+    """espeak-ng spoke some words as one unit (e.g. "of the"), so they have no start of their own."""
+
+
 @dataclass(frozen=True)
 class SpokenWord:
     """One word and its span in the utterance, in seconds from the audio start."""
@@ -107,6 +111,8 @@ class _Espeak:
         self._lib.espeak_SetSynthCallback(self._callback)
 
     def close(self) -> None:
+        """Release the library's state and unload it (unloading without ``espeak_Terminate`` crashes)."""
+        self._lib.espeak_Terminate()
         _ctypes.dlclose(self._lib._handle)
 
     def _on_audio(self, wav: ctypes.c_void_p, n_samples: int, events: ctypes.Array) -> int:
@@ -157,7 +163,7 @@ def synthesize(words: Sequence[str], voice: Voice = Voice()) -> Speech:
     onset_by_offset = dict(events)
     missing = [w for w, o in zip(words, offsets) if int(o) not in onset_by_offset]
     if missing:
-        raise GestsearchError(f"espeak-ng reported no word event for {missing} in {text!r}")
+        raise MergedWordsError(f"espeak-ng reported no start for {missing} in {text!r}")
     audio = _resample(samples.astype(np.float32) / 32768.0, engine.rate, SAMPLE_RATE)
     starts = [onset_by_offset[int(o)] / engine.rate for o in offsets]
     ends = _voiced_ends(audio, starts)

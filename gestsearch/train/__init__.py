@@ -1,0 +1,13 @@
+"""`gestsearch train`: JEGAL's contrastive objective on a corpus of clips with word timings.
+
+>>> report = train("corpus/", "runs/tiny", TrainConfig.for_preset("tiny"))
+>>> report.final.val_s2g_r5
+"""
+
+from gestsearch.train.config import PRESET_DEFAULTS, TrainConfig
+from gestsearch.train.trainer import CacheEvent, EpochMetrics, Progress, StepEvent, TrainEvent, TrainReport, train
+
+__all__ = [
+    "PRESET_DEFAULTS", "TrainConfig", "CacheEvent", "EpochMetrics", "Progress", "StepEvent", "TrainEvent",
+    "TrainReport", "train",
+]

@@ -70,7 +70,8 @@ def decode_stream(container: av.container.InputContainer, stream: av.stream.Stre
                 skipped += 1
     finally:
         if skipped:
-            log.warning("%s: skipped %d undecodable %s packet(s)", container.name.removeprefix("file:"), skipped, stream.type)
+            name = container.name.removeprefix("file:")
+            log.warning("%s: skipped %d undecodable %s packet(s)", name, skipped, stream.type)
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,10 @@ class Timeline:
 def video_timeline(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Timeline | None:
     """Scan the packets of ``stream`` (no decoding) for its true displayed time span.
 
-    Packets an MP4 edit list cuts away carry FFmpeg's discard flag and are skipped, which is
-    what decord gets wrong. None when the stream has no packets at all. The last frame lasts as long as the interval before it (container
-    durations of last samples are often padded), or 1/average rate for a single frame.
+    Packets an MP4 edit list cuts away carry FFmpeg's discard flag and are skipped (decord
+    keeps them). The last frame lasts as long as the interval before it (container durations
+    of last samples are often padded), or 1/average rate for a single frame. None when the
+    stream has no packets at all.
     """
     tb = stream.time_base
     times: list[float] = []

@@ -7,7 +7,6 @@ mesh and hands need no download. Importing MediaPipe takes ~1 s, so it happens o
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from types import ModuleType
 
@@ -15,7 +14,6 @@ from types import ModuleType
 @functools.cache
 def solutions() -> ModuleType:
     """``mediapipe.python.solutions`` (``import mediapipe.solutions`` does not exist)."""
-    os.environ.setdefault("GLOG_minloglevel", "2")  # silence the C++ INFO/WARNING lines
     warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
     from mediapipe.python import solutions as mp_solutions
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -31,23 +32,34 @@ MAX_REUSE = 3
 _THUMB = (32, 18)
 
 
-def iter_track_frames(path: str | Path, track: Track, chunk_frames: int = 64) -> Iterator[np.ndarray]:
+def iter_track_frames(
+    path: str | Path, track: Track, chunk_frames: int = 64, mask: bool = True
+) -> Iterator[np.ndarray]:
     """Yield the model input of ``track``: float32 chunks ``(n <= chunk_frames, 270, 480, 3)``.
 
-    RGB in [0, 1], cropped to ``track.box`` (whole frame when None), face masked, resized to
-    480x270, 25 fps, frames ``[track.start_frame, track.end_frame)``. Large sources are decoded
-    straight to about twice the output size of the crop; memory is one chunk plus one frame.
+    RGB in [0, 1], cropped to ``track.box`` (whole frame when None), face masked (unless
+    ``mask`` is False: input that is already masked, like the AVS crops), resized to 480x270,
+    25 fps, frames ``[track.start_frame, track.end_frame)``. Large sources are decoded straight
+    to about twice the output size of the crop; memory is one chunk plus one frame.
     """
     info = probe(path)
     x0, y0, x1, y1 = track.box or (0, 0, info.width, info.height)
     scale = min(1.0, max(2 * OUT_WIDTH / (x1 - x0), 2 * OUT_HEIGHT / (y1 - y0)))
     cols = slice(math.floor(x0 * scale), math.ceil(x1 * scale))
     rows = slice(math.floor(y0 * scale), math.ceil(y1 * scale))
-    with FaceMasker(margin_px=CHIN_MARGIN_PX * scale) as masker:
+    with ExitStack() as stack:
+        prepare = stack.enter_context(FaceMasker(margin_px=CHIN_MARGIN_PX * scale)).mask if mask else resize
         frames = read_frames(info, track.start_frame, track.end_frame, scale)
-        for chunk in batched((masker.mask(frame[rows, cols]) for frame in frames), chunk_frames, np.float32):
+        for chunk in batched((prepare(frame[rows, cols]) for frame in frames), chunk_frames, np.float32):
             chunk /= 255
             yield chunk
+
+
+def resize(crop: np.ndarray) -> np.ndarray:
+    """uint8 RGB crop → (270, 480, 3), bilinear (OpenCV's default, as the official code)."""
+    import cv2
+
+    return cv2.resize(crop, (OUT_WIDTH, OUT_HEIGHT))
 
 
 class FaceMasker:
@@ -78,12 +90,12 @@ class FaceMasker:
 
         chin = self.chin_row(crop)
         if chin is None:
-            out = cv2.resize(crop, (OUT_WIDTH, OUT_HEIGHT))
+            out = resize(crop)
             out[:FALLBACK_ROWS] = 0
             return out
         masked = crop.copy()
         masked[: chin + self._margin + 1] = 0
-        return cv2.resize(masked, (OUT_WIDTH, OUT_HEIGHT))
+        return resize(masked)
 
     def chin_row(self, crop: np.ndarray) -> int | None:
         """Row of the lowest face-oval landmark in ``crop``, or None when no face is found."""

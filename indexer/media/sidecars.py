@@ -20,6 +20,7 @@ import html
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,26 +62,10 @@ def load_transcript(
     get_audio = functools.cache(lambda: audio if audio is not None else load_audio(path))
 
     txt = path.with_suffix(".txt")
-    plain_text: str | None = None
-    if txt.is_file():
-        content = _read(txt)
-        if content.lstrip().startswith("Text:"):
-            transcript = parse_whisperx_text(content, txt)
-            if transcript is not None:
-                return transcript
-            plain_text = content.lstrip().splitlines()[0][len("Text:") :]
-        else:
-            plain_text = content
-    json_file = path.with_suffix(".json")
-    if json_file.is_file():
-        return parse_whisperx_json(_read(json_file), json_file)
-    for suffix in (".srt", ".vtt"):
-        cue_file = path.with_suffix(suffix)
-        if cue_file.is_file():
-            cues = parse_cues(_read(cue_file), cue_file)
-            return cues_to_transcript(cues, f"sidecar:{suffix[1:]}", get_audio())
-    if plain_text is not None:
-        return _align_plain_text(plain_text, txt, get_audio())
+    timed_txt = txt.is_file() and _is_timed_whisperx(_read(txt), txt)
+    for sidecar in ([txt] if timed_txt else []) + [path.with_suffix(s) for s in (".json", ".srt", ".vtt", ".txt")]:
+        if sidecar.is_file():
+            return load_transcript_file(sidecar, get_audio)
     if asr_model is not None:
         from indexer.media.asr import transcribe
 
@@ -91,10 +76,38 @@ def load_transcript(
     return None
 
 
+def load_transcript_file(path: str | Path, audio: np.ndarray | None | Callable[[], np.ndarray | None] = None) -> Transcript:
+    """Read one transcript file, by its suffix: .txt (WhisperX text, or plain text to align),
+    .json (WhisperX), .srt or .vtt (cues aligned inside). ``audio`` (or a function returning
+    it) is needed only to align text without word times."""
+    path = Path(path)
+    if not path.is_file():
+        raise TranscriptError(f"{path}: transcript file not found")
+    get_audio = audio if callable(audio) else (lambda: audio)
+    content = _read(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return parse_whisperx_json(content, path)
+    if suffix in (".srt", ".vtt"):
+        return cues_to_transcript(parse_cues(content, path), f"sidecar:{suffix[1:]}", get_audio())
+    if content.lstrip().startswith("Text:"):
+        transcript = parse_whisperx_text(content, path)
+        if transcript is not None:
+            return transcript
+        content = content.lstrip().splitlines()[0][len("Text:") :]
+    if not content.split():
+        raise TranscriptError(f"{path}: the transcript is empty")
+    return _align_plain_text(content, path, get_audio())
+
+
+def _is_timed_whisperx(content: str, path: Path) -> bool:
+    return content.lstrip().startswith("Text:") and parse_whisperx_text(content, path) is not None
+
+
 def parse_whisperx_text(content: str, path: Path) -> Transcript | None:
     """Parse the WhisperX text format; None when it has a ``Text:`` line but no word rows."""
-    lines = content.splitlines()
-    text = lines[0].strip()[len("Text:") :].strip()
+    lines = content.lstrip().splitlines()
+    text = lines[0][len("Text:") :].strip()
     try:
         header = next(i for i, line in enumerate(lines) if line.strip().upper() == _WHISPERX_HEADER)
     except StopIteration:

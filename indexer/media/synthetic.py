@@ -113,7 +113,8 @@ def _encode_audio(
     resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono", rate=stream.rate)
     size = stream.codec_context.frame_size or 1024
     fifo = av.AudioFifo()
-    source = av.AudioFrame.from_ndarray(np.asarray(samples, dtype=np.float32).reshape(1, -1), format="flt", layout="mono")
+    mono = np.asarray(samples, dtype=np.float32).reshape(1, -1)
+    source = av.AudioFrame.from_ndarray(mono, format="flt", layout="mono")
     source.sample_rate = rate
     for frame in resampler.resample(source) + resampler.resample(None):
         frame.pts = None

@@ -39,6 +39,7 @@ from indexer.media.scenes import SceneCutDetector
 from indexer.media.video import VideoInfo, probe, read_frames
 
 Box = tuple[int, int, int, int]
+Face = tuple[float, float, float, float]  # x0, y0, x1, y1 in detection pixels
 Mode = Literal["auto", "precropped", "raw"]
 
 DETECTION_SIDE = 640  # frames are downscaled to this longer side for detection
@@ -121,15 +122,13 @@ def _sample(info: VideoInfo, indices: list[int]) -> list[np.ndarray]:
 
 
 def _looks_precropped(samples: list[np.ndarray]) -> bool:
-    faces_per_sample = []
+    """The "auto" rule: at most one face in >= 80 % of samples, and a large one (or none at all)."""
     with face_detector() as detector:
-        for frame in samples:
-            faces_per_sample.append(_detect_faces(detector, frame))
-    seen = [faces for faces in faces_per_sample if faces]
-    if not seen:
+        faces = [_detect_faces(detector, frame) for frame in samples]
+    widths = [max(x1 - x0 for x0, _, x1, _ in boxes) / frame.shape[1] for boxes, frame in zip(faces, samples) if boxes]
+    if not widths:
         return True
-    single = sum(len(faces) <= 1 for faces in faces_per_sample) / len(faces_per_sample)
-    widths = [max(b[2] - b[0] for b in faces) / frame.shape[1] for faces, frame in zip(faces_per_sample, samples) if faces]
+    single = sum(len(boxes) <= 1 for boxes in faces) / len(faces)
     return single >= PRECROPPED_SINGLE_SHARE and float(np.median(widths)) >= PRECROPPED_FACE_WIDTH
 
 
@@ -164,22 +163,15 @@ class _Piece:
     """Face detections of one person in one scene: frame numbers, face boxes, hand checks."""
 
     frames: list[int] = field(default_factory=list)
-    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+    boxes: list[Face] = field(default_factory=list)
     hands: list[bool] = field(default_factory=list)
 
-    def add(self, k: int, box: tuple[float, float, float, float], hand: bool | None) -> None:
+    def add(self, k: int, box: Face, hand: bool | None) -> None:
         self.frames.append(k)
         self.boxes.append(box)
         if hand is not None:
             self.hands.append(hand)
 
-    def centre_size(self) -> tuple[float, float, float, float]:
-        """Median centre x, centre y, width and height of the face boxes."""
-        b = np.asarray(self.boxes)
-        return (
-            float(np.median((b[:, 0] + b[:, 2]) / 2)), float(np.median((b[:, 1] + b[:, 3]) / 2)),
-            float(np.median(b[:, 2] - b[:, 0])), float(np.median(b[:, 3] - b[:, 1])),
-        )
 
 
 class _FaceTracker:
@@ -189,12 +181,16 @@ class _FaceTracker:
         self.active: list[_Piece] = []
         self.finished: list[_Piece] = []
 
-    def update(self, k: int, faces: list[tuple[float, float, float, float]], hands: list[bool] | None) -> None:
+    def update(self, k: int, faces: list[Face], hands: list[bool] | None) -> None:
         for piece in [p for p in self.active if k - p.frames[-1] > MAX_GAP_FRAMES]:
             self.active.remove(piece)
             self.finished.append(piece)
         pairs = sorted(
-            ((_affinity(piece.boxes[-1], face), p, f) for p, piece in enumerate(self.active) for f, face in enumerate(faces)),
+            (
+                (_affinity(piece.boxes[-1], face), p, f)
+                for p, piece in enumerate(self.active)
+                for f, face in enumerate(faces)
+            ),
             reverse=True,
         )
         used_pieces, used_faces = set(), set()
@@ -226,23 +222,34 @@ class _FaceTracker:
         self.finished.extend(p for p in merged if p.frames[-1] - p.frames[0] + 1 >= MIN_TRACK_FRAMES)
 
 
-def _affinity(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """IoU of two face boxes; a small positive score for boxes at the same x position."""
+def _affinity(a: Face, b: Face) -> float:
+    """IoU of two face boxes; a small positive score for boxes at about the same place."""
     iou = _iou(a, b)
     if iou >= 0.3:
         return iou
-    width, height = a[2] - a[0], a[3] - a[1]
-    close = abs((a[0] + a[2]) / 2 - (b[0] + b[2]) / 2) < 0.5 * width and abs((a[1] + a[3]) / 2 - (b[1] + b[3]) / 2) < height
-    return 0.01 if close else 0.0
+    return 0.01 if _close(_centre_size(np.asarray([a])), _centre_size(np.asarray([b]))) else 0.0
 
 
 def _same_place(a: _Piece, b: _Piece) -> bool:
-    ax, ay, aw, ah = a.centre_size()
-    bx, by, _, _ = b.centre_size()
+    return _close(_centre_size(np.asarray(a.boxes)), _centre_size(np.asarray(b.boxes)))
+
+
+def _close(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Centres within half a face width sideways and one face height vertically (of ``a``)."""
+    ax, ay, aw, ah = a
+    bx, by, _, _ = b
     return abs(ax - bx) < 0.5 * aw and abs(ay - by) < ah
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+def _centre_size(boxes: np.ndarray) -> tuple[float, float, float, float]:
+    """Median centre x, centre y, width and height of face boxes ``(n, 4)``."""
+    return (
+        float(np.median((boxes[:, 0] + boxes[:, 2]) / 2)), float(np.median((boxes[:, 1] + boxes[:, 3]) / 2)),
+        float(np.median(boxes[:, 2] - boxes[:, 0])), float(np.median(boxes[:, 3] - boxes[:, 1])),
+    )
+
+
+def _iou(a: Face, b: Face) -> float:
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
     if w <= 0 or h <= 0:
@@ -251,20 +258,20 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def _body_box(face: tuple[float, float, float, float]) -> np.ndarray:
+def _body_box(face: Face) -> np.ndarray:
     """Upper-body box ``[x0, y0, x1, y1]`` around a face box (may extend past the frame)."""
     x0, y0, x1, y1 = face
     w, h, cx = x1 - x0, y1 - y0, (x0 + x1) / 2
     return np.array([cx - 3 * w, y0 - 0.5 * h, cx + 3 * w, y1 + 4 * h])
 
 
-def _track_box(faces: list[tuple[float, float, float, float]]) -> np.ndarray:
+def _track_box(faces: list[Face]) -> np.ndarray:
     """Body box of a track: 10th percentile of the body boxes' tops/lefts, 90th of bottoms/rights."""
     boxes = np.stack([_body_box(face) for face in faces])
     return np.concatenate([np.percentile(boxes[:, :2], 10, axis=0), np.percentile(boxes[:, 2:], 90, axis=0)])
 
 
-def _detect_faces(detector, frame: np.ndarray) -> list[tuple[float, float, float, float]]:
+def _detect_faces(detector, frame: np.ndarray) -> list[Face]:
     """Face boxes ``(x0, y0, x1, y1)`` in pixels of ``frame``."""
     height, width = frame.shape[:2]
     result = detector.process(frame)

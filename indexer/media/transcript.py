@@ -10,25 +10,14 @@ from dataclasses import dataclass
 from gestsearch.errors import TranscriptError
 from indexer.media.container import FPS
 
-_APOSTROPHES = "'\u2019\u02bc"
-
 
 def normalise_word(word: str) -> str:
-    """Lower-case ``word`` and strip punctuation and symbols.
-
-    Like the official code (``lower()`` then drop ``string.punctuation``), extended to Unicode
-    punctuation, except that an apostrophe between two letters or digits is kept (``don't``,
-    ``o'clock``; typographic apostrophes become ``'``). Digits are kept. May return "".
+    """Lower-case ``word`` and strip punctuation and symbols, as the official code does
+    (``lower()`` then drop ``string.punctuation``: "He's," → "hes", like the AVS manifests),
+    extended to Unicode punctuation. Digits are kept. May return "".
     """
     chars = unicodedata.normalize("NFC", word.strip().lower())
-    kept: list[str] = []
-    for i, ch in enumerate(chars):
-        if ch in _APOSTROPHES:
-            if 0 < i < len(chars) - 1 and chars[i - 1].isalnum() and chars[i + 1].isalnum():
-                kept.append("'")
-        elif unicodedata.category(ch)[0] not in "PSZC":
-            kept.append(ch)
-    return "".join(kept)
+    return "".join(ch for ch in chars if unicodedata.category(ch)[0] not in "PSZC")
 
 
 @dataclass(frozen=True)

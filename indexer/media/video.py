@@ -3,9 +3,10 @@
 Timeline rule (what ``ffmpeg -r 25`` does, with its default "near" rounding): output frame
 ``k`` (time ``k/25`` s after the first displayed frame) shows the last source frame whose
 timestamp is before ``(k + 0.5)/25`` (a frame exactly half-way belongs to the later output
-frame). A 30 fps source therefore gives source frames 0, 1, 2, 4, 5, 6, ...; a variable-frame-rate source is resampled by its real timestamps. The
-timeline has ``round(duration * 25)`` frames, where the duration runs from the first displayed
-frame to the end of the last one (MP4 edit lists honoured: decord ignores them).
+frame). A 30 fps source therefore gives source frames 0, 1, 2, 4, 5, 6, ...; a variable
+frame rate source is resampled by its real timestamps. The timeline has
+``round(duration * 25)`` frames, where the duration runs from the first displayed frame to
+the end of the last one (MP4 edit lists honoured: decord ignores them).
 """
 
 from __future__ import annotations
@@ -133,12 +134,12 @@ def read_frames(
             if k >= end:
                 return
             shown, image = frame, None
-    if shown is None:
-        raise MediaError(info.path, f"no decodable video frame at or after frame {k}")
-    image = _to_rgb(shown, info.rotation, scale)
-    while k < end:
-        yield image
-        k += 1
+        if shown is None:
+            raise MediaError(info.path, f"no decodable video frame at or after frame {k}")
+        image = _to_rgb(shown, info.rotation, scale) if image is None else image
+        while k < end:  # the last frame lasts until the end of the timeline
+            yield image
+            k += 1
 
 
 def batched(frames: Iterable[np.ndarray], chunk_frames: int, dtype: type | None = None) -> Iterator[np.ndarray]:

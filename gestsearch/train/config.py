@@ -1,0 +1,110 @@
+"""Training settings, with explicit per-preset defaults.
+
+``TrainConfig.for_preset(name, **overrides)`` is the way to get one:
+
+=====================  ==========================  ===================================
+setting                ``tiny`` (from scratch)      ``paper`` (fine-tune official)
+=====================  ==========================  ===================================
+lr                     1e-3                         5e-5 (the paper's)
+epochs / batch size    30 / 64                      10 / 32
+GestSync window head   trained                      frozen (features cached)
+text backbone          trained (word-level, ours)   frozen (XLM-R, as released)
+BatchNorm calibration  1024 frames                  none (official statistics)
+=====================  ==========================  ===================================
+
+Shared defaults are the paper's: AdamW with weight decay 1e-4 and betas (0.9, 0.98),
+β = 0.5 between the sequence and the word-coupling loss, modality dropout 0.5, and a
+learnable temperature starting at 0.07 (``learn_temperature=False`` keeps it fixed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from gestsearch.errors import ConfigError
+
+PRESET_DEFAULTS: dict[str, dict[str, object]] = {
+    "tiny": dict(
+        lr=1e-3, epochs=30, batch_size=64,
+        train_gestsync_head=True, train_text_backbone=True, calibration_frames=1024,
+    ),
+    "paper": dict(
+        lr=5e-5, epochs=10, batch_size=32,
+        train_gestsync_head=False, train_text_backbone=False, calibration_frames=0,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "tiny"  # model sizes when training from scratch ("tiny"); "paper" needs init checkpoints
+    epochs: int = 30
+    batch_size: int = 64  # clips per step: the InfoNCE negatives are the other clips of the batch
+    lr: float = 1e-3  # peak learning rate, after a linear warm-up; cosine decay to 0
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup: float = 0.05  # share of all steps spent warming up
+    max_grad_norm: float | None = 1.0  # gradient clipping (None: off)
+    beta: float = 0.5  # loss = β·L_seq + (1 − β)·L_couple
+    temperature: float = 0.07  # initial InfoNCE temperature of both losses
+    learn_temperature: bool = True  # CLIP-style learnable log-scale, clamped to [1, 100]
+    modality_dropout: float = 0.5  # per clip: probability of zeroing the text or the audio half
+    train_gestsync_head: bool = True  # GestSync window transformer + head on the cached trunk steps
+    train_text_backbone: bool = True
+    calibration_frames: int = 1024  # frames to recompute the random conv trunk's BatchNorm statistics on
+    mask_faces: bool = True  # mask the face like the indexer (False: clips already masked, as AVS crops)
+    val_fraction: float = 0.1  # held-out share of the corpus (ignored with val_corpus)
+    val_corpus: Path | None = None  # a separate corpus to validate on
+    cache_dir: Path | None = None  # where the feature caches go (default: the output directory)
+    seed: int = 0
+
+    @classmethod
+    def for_preset(cls, preset: str = "tiny", **overrides: object) -> TrainConfig:
+        """The preset's defaults (see the module docstring), then ``overrides`` (None values ignored)."""
+        if preset not in PRESET_DEFAULTS:
+            raise ConfigError(f"unknown model preset {preset!r} (expected one of {', '.join(PRESET_DEFAULTS)})")
+        values = {**PRESET_DEFAULTS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
+        return cls(preset=preset, **values)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "preset": self.preset in PRESET_DEFAULTS,
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 2,
+            "lr": self.lr > 0 and math.isfinite(self.lr),
+            "weight_decay": self.weight_decay >= 0,
+            "betas": len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            "warmup": 0 <= self.warmup < 1,
+            "max_grad_norm": self.max_grad_norm is None or self.max_grad_norm > 0,
+            "beta": 0 <= self.beta <= 1,
+            "temperature": 0.01 <= self.temperature <= 1,
+            "modality_dropout": 0 <= self.modality_dropout <= 1,
+            "calibration_frames": self.calibration_frames >= 0,
+            "val_fraction": 0 <= self.val_fraction < 1,
+            "seed": self.seed >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+            raise ConfigError(f"invalid training setting(s): {values}")
+
+    def to_dict(self) -> dict:
+        """Plain JSON types (paths as strings)."""
+        return {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        values = dict(d)
+        values["betas"] = tuple(values["betas"])
+        for key in ("val_corpus", "cache_dir"):
+            values[key] = Path(values[key]) if values.get(key) else None
+        return cls(**values)
+
+    def differences(self, other: TrainConfig, ignore: tuple[str, ...] = ()) -> list[str]:
+        """Names of the settings that differ from ``other``."""
+        return [f.name for f in fields(self) if f.name not in ignore and getattr(self, f.name) != getattr(other, f.name)]

@@ -1,0 +1,201 @@
+"""Per-clip training features, computed once per corpus and trunk and kept in one cache file.
+
+For every clip the cache holds what the frozen parts of the pipeline produce from its media,
+exactly as the indexer and ``Embedder`` do:
+
+- ``steps``: GestSync conv-trunk outputs of the edge-padded clip, ``(T + 20, C)`` float16
+  (``GestSync.stream_steps`` over ``iter_track_frames`` chunks of the whole-frame track);
+- ``mel``: log-mel of the audio from the first word's start, ``(T', 80)`` float16
+  (``Embedder.content`` cuts the audio there too);
+- the word boundaries and the spotting target.
+
+The file name carries a key: sha256 of the corpus fingerprint, the trunk weights as given
+(before any BatchNorm calibration), the calibration size and the masking flag. A random
+trunk is calibrated (:func:`calibrate_batchnorm`) before its first cache is built; the cache
+stores the calibrated trunk, which later runs load instead of recalibrating.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gestsearch.errors import GestsearchError, ModelInputError
+from gestsearch.features import log_mel
+from gestsearch.models.gestsync import GestSync, VideoTrunk
+from gestsearch.train.corpus import Boundary, Corpus, CorpusClip
+
+FORMAT = 1  # bump when the cache layout or the feature recipe changes
+CHUNK_FRAMES = 64
+SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
+CacheProgress = Callable[[int, int], None]  # (clips done, total)
+
+
+@dataclass
+class ClipFeatures:
+    name: str
+    steps: torch.Tensor  # (T + 20, C) float16 trunk steps
+    mel: torch.Tensor  # (T', 80) float16 log-mel from the first word on
+    boundaries: list[Boundary]
+    target: int | None  # row of the spotting target in ``boundaries``
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.steps) - 20
+
+    @property
+    def words(self) -> list[str]:
+        return [w for w, _, _ in self.boundaries]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "steps": self.steps, "mel": self.mel,
+                "boundaries": [list(b) for b in self.boundaries], "target": self.target}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClipFeatures:
+        return cls(d["name"], d["steps"], d["mel"], [tuple(b) for b in d["boundaries"]], d["target"])
+
+
+@dataclass
+class FeatureSet:
+    clips: list[ClipFeatures]
+    skipped: list[str]  # "name: reason" for clips that could not be used
+    path: Path  # the cache file
+
+
+def trunk_fingerprint(trunk: VideoTrunk) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(trunk.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_or_build(
+    corpus: Corpus,
+    gestsync: GestSync,
+    cache_dir: Path,
+    calibrate_on: list[CorpusClip] | None = None,
+    calibration_frames: int = 0,
+    mask: bool = True,
+    max_frames: int = 500,
+    progress: CacheProgress | None = None,
+) -> FeatureSet:
+    """Features of every clip of ``corpus``, from the cache file when it matches, else computed and saved.
+
+    With ``calibrate_on`` and ``calibration_frames`` > 0, the trunk's BatchNorm statistics are
+    first recomputed on up to that many frames of those clips. Either way ``gestsync.trunk``
+    ends up as the cache stores it. Clips longer than ``max_frames`` or without usable words or
+    audio are skipped, with the reason.
+    """
+    calibration = calibration_frames if calibrate_on else 0
+    key = hashlib.sha256(
+        f"{FORMAT}:{corpus.fingerprint()}:{trunk_fingerprint(gestsync.trunk)}:{calibration}:{mask}:{max_frames}".encode()
+    ).hexdigest()
+    path = Path(cache_dir) / f"features-{key[:16]}.pt"
+    cached = _read(path, key)
+    if cached is not None:
+        gestsync.trunk.load_state_dict(cached["trunk"])
+        return FeatureSet([ClipFeatures.from_dict(c) for c in cached["clips"]], cached["skipped"], path)
+    if calibration:
+        frames = itertools.chain.from_iterable(_frames(clip.video, mask) for clip in calibrate_on)
+        calibrate_batchnorm(gestsync.trunk, _take_frames(frames, calibration))
+    clips, skipped = [], [f"{name}: no media" for name in corpus.missing]
+    for done, clip in enumerate(corpus.clips, start=1):
+        try:
+            clips.append(featurise(clip, gestsync, mask, max_frames))
+        except GestsearchError as e:
+            skipped.append(f"{clip.name}: {e}")
+        if progress:
+            progress(done, len(corpus.clips))
+    _write(path, {"key": key, "trunk": gestsync.trunk.state_dict(), "clips": [c.to_dict() for c in clips], "skipped": skipped})
+    return FeatureSet(clips, skipped, path)
+
+
+def featurise(clip: CorpusClip, gestsync: GestSync, mask: bool = True, max_frames: int = 500) -> ClipFeatures:
+    """Trunk steps, log-mel and words of one clip. Raises a ``GestsearchError`` when it is unusable."""
+    from indexer.media import load_audio, load_transcript, probe
+
+    n_frames = probe(clip.video).n_frames
+    if n_frames > max_frames:
+        raise ModelInputError(f"{n_frames} frames, more than the gesture encoder's {max_frames}: cut the clip")
+    boundaries = clip.boundaries
+    if boundaries is None:
+        transcript = load_transcript(clip.video)
+        boundaries = tuple(tuple(b) for b in transcript.boundaries()) if transcript else ()
+    if not boundaries:
+        raise ModelInputError("no timed words (no transcript sidecar)")
+    audio = load_audio(clip.video)
+    if audio is None:
+        raise ModelInputError("no audio")
+    first = int(boundaries[0][1])
+    mel = log_mel(audio[first * SAMPLES_PER_FRAME :])
+    last_start = int(boundaries[-1][1]) - first
+    if last_start >= -(-len(mel) // 4):
+        raise ModelInputError(f"the last word starts after the end of the audio ({len(audio) / 16000:.2f} s)")
+    chunks = (torch.from_numpy(c) for c in _frames(clip.video, mask))
+    with torch.no_grad():
+        steps = torch.cat(list(gestsync.stream_steps(chunks)))
+    return ClipFeatures(clip.name, steps.half().cpu(), mel.half(), [(str(w), int(s), int(e)) for w, s, e in boundaries], clip.target)
+
+
+@torch.no_grad()
+def calibrate_batchnorm(trunk: VideoTrunk, chunks: Iterable[torch.Tensor]) -> None:
+    """Recompute every BatchNorm's running mean/variance as the average over ``chunks`` of
+    (T, 270, 480, 3) frames (train-mode forward passes, momentum None), then switch to eval mode."""
+    norms = [m for m in trunk.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    trunk.train()
+    for chunk in chunks:
+        trunk(chunk[None].permute(0, 4, 1, 2, 3))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    trunk.eval()
+
+
+def _frames(video: Path, mask: bool) -> Iterator[np.ndarray]:
+    """Model input of a pre-cropped clip: the whole frame as one track (``speaker_tracks``' "precropped"
+    track, without the hand statistics training has no use for)."""
+    from indexer.media import Track, iter_track_frames, probe
+
+    track = Track(0, 0, probe(video).n_frames, None, low_gesture=False, hand_fraction=1.0)
+    return iter_track_frames(video, track, CHUNK_FRAMES, mask=mask)
+
+
+def _take_frames(chunks: Iterable[np.ndarray], n: int) -> Iterator[torch.Tensor]:
+    """Chunks with ``n`` frames in all (the last one cut); chunks shorter than 5 frames are left out."""
+    for chunk in chunks:
+        if n < 5:
+            return
+        chunk = chunk[:n]
+        if len(chunk) >= 5:
+            yield torch.from_numpy(chunk)
+        n -= len(chunk)
+
+
+def _read(path: Path, key: str) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a truncated or foreign file: rebuild it
+        return None
+    return data if isinstance(data, dict) and data.get("key") == key else None
+
+
+def _write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(data, tmp)
+    os.replace(tmp, path)

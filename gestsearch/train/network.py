@@ -1,0 +1,120 @@
+"""The networks under training and their batched, differentiable forward paths.
+
+Gesture side: cached trunk steps → GestSync windows (one per frame, 21 steps) → window
+transformer + head, mean over the window → JEGAL gesture encoder. When the window head is
+frozen its per-frame features are computed once and kept.
+Content side: words → text backbone → JEGAL text encoder, averaged per word; log-mel →
+speech CNN, averaged per word; the two halves (either zeroed by modality dropout) → fusion.
+Every path is the one ``Embedder`` runs at inference, batched with masks, so a trained model
+embeds clips and queries the same way through the index.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pad_sequence
+
+from gestsearch.models import JEGAL, PRESETS, GestSync, ModelPreset, TextBackbone, save_gestsync, save_jegal
+from gestsearch.train.data import ClipFeatures
+from gestsearch.train.losses import ModalityKeep
+
+MEL_FLOOR = math.log(1e-20)  # log-mel of digital silence (gestsearch.features.log_mel): pads short clips
+
+
+def padded(rows: list[torch.Tensor], padding_value: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n_i, D) tensors → (B, N_max, D) padded and the (B, N_max) 0/1 mask."""
+    lengths = torch.tensor([len(r) for r in rows])
+    mask = (torch.arange(int(lengths.max()))[None] < lengths[:, None]).float()
+    return pad_sequence(rows, batch_first=True, padding_value=padding_value), mask.to(rows[0].device)
+
+
+def preset_of(gestsync: GestSync, jegal: JEGAL) -> ModelPreset:
+    """The named preset these networks' sizes match, else a "custom" one."""
+    for preset in PRESETS.values():
+        if preset.gestsync == gestsync.config and preset.jegal == jegal.config:
+            return preset
+    return ModelPreset("custom", gestsync.config, jegal.config)
+
+
+class TrainingModel:
+    """GestSync (conv trunk always frozen), JEGAL and the text backbone, with what is trained."""
+
+    def __init__(self, gestsync: GestSync, jegal: JEGAL, backbone: TextBackbone, train_head: bool, train_text: bool):
+        self.gestsync, self.jegal, self.backbone = gestsync, jegal, backbone
+        self.train_head, self.train_text = train_head, train_text
+        jegal.text_backbone = backbone
+        self.preset = preset_of(gestsync, jegal)
+        self._frozen_features: dict[int, torch.Tensor] = {}  # id(clip) → features of a frozen head
+        gestsync.requires_grad_(False)
+        self.head_modules = [gestsync.transformer, gestsync.head]
+        for module in self.head_modules:
+            module.requires_grad_(train_head)
+        backbone.model.requires_grad_(train_text)
+        self.train(False)
+
+    def trainable(self) -> list[nn.Parameter]:
+        modules = [self.jegal, *self.head_modules, self.backbone.model]
+        return [p for m in modules for p in m.parameters() if p.requires_grad]
+
+    def train(self, mode: bool = True) -> None:
+        """Dropout/BatchNorm modes: trained parts follow ``mode``; frozen parts stay in eval mode."""
+        self.gestsync.eval()
+        for module in self.head_modules:
+            module.train(mode and self.train_head)
+        self.jegal.train(mode)
+        self.backbone.model.train(mode and self.train_text)
+
+    # -- forward paths -----------------------------------------------------------------------
+    def frame_features(self, clips: list[ClipFeatures]) -> list[torch.Tensor]:
+        """Per clip (T, feature_dim) GestSync features of its cached trunk steps."""
+        if not self.train_head:
+            return [self._frozen(c) for c in clips]
+        windows = torch.cat([self.gestsync.windows(c.steps.float()) for c in clips])  # (ΣT, 21, C)
+        return list(self.gestsync.encode_windows(windows).mean(1).split([c.n_frames for c in clips]))
+
+    def gestures(self, clips: list[ClipFeatures]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T_max, dim) gesture embeddings (not normalised) and the (B, T_max) frame mask."""
+        features, mask = padded(self.frame_features(clips))
+        return self.jegal.forward_gestures(features, mask), mask
+
+    def content(self, clips: list[ClipFeatures], keep: ModalityKeep | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, W_max, dim) content embeddings from text and speech (halves scaled by ``keep``) and the word mask."""
+        text = self.jegal.text_words_batch([c.words for c in clips])
+        mels, _ = padded([c.mel.float() for c in clips], MEL_FLOOR)
+        audio = self.jegal.speech_words_batch(mels, [c.boundaries for c in clips], [len(c.mel) for c in clips])
+        if keep is not None:
+            audio, text = audio * keep.audio[:, None, None], text * keep.text[:, None, None]
+        _, mask = padded([torch.zeros(len(c.boundaries)) for c in clips])
+        return self.jegal.fuse(audio, text), mask
+
+    @torch.no_grad()
+    def _frozen(self, clip: ClipFeatures) -> torch.Tensor:
+        if id(clip) not in self._frozen_features:
+            self._frozen_features[id(clip)] = self.gestsync.window_features(clip.steps.float())
+        return self._frozen_features[id(clip)]
+
+    # -- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "gestsync": self.gestsync.state_dict(),
+            "jegal": self.jegal.state_dict(),
+            "text": self.backbone.model.state_dict() if self.train_text else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gestsync.load_state_dict(state["gestsync"])
+        self.jegal.load_state_dict(state["jegal"])
+        if state["text"] is not None:
+            self.backbone.model.load_state_dict(state["text"])
+
+    def save(self, out_dir: Path) -> None:
+        """gestsync.pth and jegal.pth in the official format (+ preset), and text/ when the backbone is trained."""
+        save_gestsync(self.gestsync, out_dir / "gestsync.pth", self.preset)
+        save_jegal(self.jegal, out_dir / "jegal.pth", self.preset)
+        if self.train_text:
+            self.backbone.model.save_pretrained(out_dir / "text")
+            self.backbone.tokenizer.save_pretrained(out_dir / "text")

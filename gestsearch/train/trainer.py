@@ -1,0 +1,345 @@
+"""``train()``: JEGAL's contrastive objective on a corpus of clips, resumable and deterministic.
+
+Outputs in ``out_dir``:
+
+- ``gestsync.pth``, ``jegal.pth``: official-format checkpoints (+ the model preset) that
+  ``load_gestsync`` / ``load_jegal`` and every command read; ``text/``: the trained text
+  backbone (tiny preset), a Hugging Face model directory;
+- ``train_state.pt``: everything ``resume=True`` needs (weights, optimizer, schedule, epoch,
+  RNG states); ``metrics.jsonl``: one line per epoch (epoch 0 = before training);
+  ``config.json``; the feature cache (unless ``config.cache_dir`` points elsewhere).
+
+Randomness: the tiny GestSync network starts from a fixed random init (seed ``TRUNK_SEED``),
+so every run on a corpus shares one feature cache; ``config.seed`` drives everything else
+(JEGAL and text init, the validation split, shuffling, dropout and modality dropout).
+The same seed, corpus and settings give the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from gestsearch.errors import ConfigError
+from gestsearch.models import JEGAL, PRESETS, GestSync, TextBackbone, load_gestsync, load_jegal
+from gestsearch.train.config import TrainConfig
+from gestsearch.train.corpus import Corpus, read_corpus
+from gestsearch.train.data import ClipFeatures, load_or_build
+from gestsearch.train.losses import JegalLoss, modality_dropout
+from gestsearch.train.network import TrainingModel
+from gestsearch.train.tokenizer import build_word_tokenizer, new_text_model
+from gestsearch.train.validate import Validation, validate
+
+TRUNK_SEED = 0
+STATE_FILE = "train_state.pt"
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.json"
+Init = tuple[str | os.PathLike, str | os.PathLike, str]  # gestsync.pth, jegal.pth, text model (id or dir)
+
+
+@dataclass(frozen=True)
+class CacheEvent:
+    corpus: str  # "train" or "val"
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    epoch: int
+    step: int  # 1-based within the epoch
+    steps: int
+    loss: float
+    seq_loss: float
+    couple_loss: float
+    lr: float
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One line of metrics.jsonl. Epoch 0 is the untrained model (losses None). R@5 and spotting in percent."""
+
+    epoch: int
+    loss: float | None
+    seq_loss: float | None
+    couple_loss: float | None
+    val_s2g_r5: float | None
+    val_g2s_r5: float | None
+    val_spotting: float | None
+    seconds: float
+
+
+TrainEvent = CacheEvent | StepEvent | EpochMetrics
+Progress = Callable[[TrainEvent], None]
+
+
+@dataclass
+class TrainReport:
+    out_dir: Path
+    gestsync: Path
+    jegal: Path
+    text_model: str  # the text backbone to load with jegal.pth (OUT/text for the tiny preset)
+    epochs: int  # epochs completed
+    n_train: int
+    n_val: int
+    skipped: list[str]  # "clip: reason" for clips left out
+    history: list[EpochMetrics] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def final(self) -> EpochMetrics | None:
+        return self.history[-1] if self.history else None
+
+
+def train(
+    corpus_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    config: TrainConfig | None = None,
+    init: Init | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+) -> TrainReport:
+    """Train on the clips of ``corpus_dir`` (see ``gestsearch.train.corpus``) into ``out_dir``.
+
+    ``init``: start from these checkpoints (required for the paper preset: the official ones);
+    None trains the tiny preset from scratch. ``resume``: continue the run saved in
+    ``out_dir`` up to ``config.epochs`` (other settings must be unchanged).
+    """
+    config = config or TrainConfig()
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir, resume)
+    started = time.perf_counter()
+    emit = progress or (lambda event: None)
+    with torch.random.fork_rng(devices=[]), _deterministic():
+        torch.manual_seed(config.seed)
+        gestsync, jegal, text = _networks(config, init)
+        corpus = read_corpus(corpus_dir)
+        cache_dir = config.cache_dir or out_dir
+        features = load_or_build(
+            corpus, gestsync, cache_dir, calibration_frames=config.calibration_frames if init is None else 0,
+            mask=config.mask_faces, max_frames=jegal.config.max_frames,
+            progress=lambda done, total: emit(CacheEvent("train", done, total)),
+        )
+        clips, skipped = features.clips, list(features.skipped)
+        generator = torch.Generator().manual_seed(config.seed)
+        if config.val_corpus is not None:
+            val_set = load_or_build(
+                read_corpus(config.val_corpus), gestsync, cache_dir, mask=config.mask_faces,
+                max_frames=jegal.config.max_frames, progress=lambda done, total: emit(CacheEvent("val", done, total)),
+            )
+            train_clips, val_clips = clips, val_set.clips
+            skipped += [f"val {s}" for s in val_set.skipped]
+        else:
+            train_clips, val_clips = _split(clips, config.val_fraction, generator)
+        backbone = text if isinstance(text, TextBackbone) else _new_backbone(train_clips)
+        train_clips, too_long = _fit_text(train_clips, backbone)
+        val_clips, val_too_long = _fit_text(val_clips, backbone)
+        skipped += too_long + [f"val {s}" for s in val_too_long]
+        if len(train_clips) < 2:
+            raise ConfigError(f"{corpus_dir}: {len(train_clips)} usable training clip(s); at least 2 are needed")
+        model = TrainingModel(gestsync, jegal, backbone, config.train_gestsync_head, config.train_text_backbone)
+        run = _Run(config, model, train_clips, val_clips, generator, out_dir)
+        if resume:
+            run.restore(torch.load(out_dir / STATE_FILE, map_location="cpu", weights_only=False))
+        else:
+            _write_json(out_dir / CONFIG_FILE, {"config": config.to_dict(), "preset": model.preset.to_dict(),
+                                                "corpus": str(corpus_dir), "init": [str(p) for p in init] if init else None})
+            run.record(0, None, emit)
+        run.fit(emit)
+    text_model = str(out_dir / "text") if config.train_text_backbone else str(backbone.name)
+    return TrainReport(
+        out_dir, out_dir / "gestsync.pth", out_dir / "jegal.pth", text_model, run.epoch,
+        len(train_clips), len(val_clips), skipped, run.history, time.perf_counter() - started,
+    )
+
+
+class _Run:
+    """The mutable state of one training run: optimizer, schedule, epoch, history."""
+
+    def __init__(self, config: TrainConfig, model: TrainingModel, train_clips, val_clips, generator, out_dir: Path):
+        self.config, self.model, self.out_dir = config, model, out_dir
+        self.train_clips, self.val_clips, self.generator = train_clips, val_clips, generator
+        self.loss = JegalLoss(config.beta, config.temperature, config.learn_temperature)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": model.trainable()}, {"params": list(self.loss.parameters()), "weight_decay": 0.0}],
+            lr=config.lr, betas=config.betas, weight_decay=config.weight_decay,
+        )
+        self.steps_per_epoch = len(self.train_clips) // config.batch_size + (len(self.train_clips) % config.batch_size >= 2)
+        total = config.epochs * self.steps_per_epoch
+        warmup = round(config.warmup * total)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: _lr_factor(step, warmup, total))
+        self.epoch = 0
+        self.history: list[EpochMetrics] = []
+
+    def fit(self, emit: Progress) -> None:
+        while self.epoch < self.config.epochs:
+            started = time.perf_counter()
+            totals = torch.zeros(3)
+            batches = self._batches()
+            for step, batch in enumerate(batches, start=1):
+                parts = self._step(batch)
+                totals += torch.tensor(parts)
+                emit(StepEvent(self.epoch + 1, step, len(batches), *parts, self.schedule.get_last_lr()[0]))
+            self.epoch += 1
+            loss, seq, couple = (totals / len(batches)).tolist()
+            self.model.save(self.out_dir)
+            self.record(self.epoch, (loss, seq, couple), emit, started)
+            _atomic_save(self.state(), self.out_dir / STATE_FILE)
+
+    def record(self, epoch: int, losses: tuple[float, float, float] | None, emit: Progress, started: float | None = None) -> None:
+        """Validate, append the epoch's metrics to the history and metrics.jsonl, and report them."""
+        started = started or time.perf_counter()
+        val: Validation | None = validate(self.model, self.val_clips) if self.val_clips else None
+        metrics = EpochMetrics(
+            epoch, *(losses or (None, None, None)),
+            val.s2g_r5 if val else None, val.g2s_r5 if val else None, val.spotting if val else None,
+            time.perf_counter() - started,
+        )
+        self.history.append(metrics)
+        lines = "".join(json.dumps(asdict(m)) + "\n" for m in self.history)
+        _atomic_write(self.out_dir / METRICS_FILE, lines)
+        emit(metrics)
+
+    def _batches(self) -> list[list[ClipFeatures]]:
+        order = torch.randperm(len(self.train_clips), generator=self.generator).tolist()
+        size = self.config.batch_size
+        batches = [[self.train_clips[i] for i in order[k : k + size]] for k in range(0, len(order), size)]
+        return [b for b in batches if len(b) >= 2]  # InfoNCE needs negatives
+
+    def _step(self, batch: list[ClipFeatures]) -> tuple[float, float, float]:
+        self.model.train(True)
+        keep = modality_dropout(len(batch), self.config.modality_dropout, self.generator)
+        gestures, frame_mask = self.model.gestures(batch)
+        content, word_mask = self.model.content(batch, keep)
+        parts = self.loss(gestures, frame_mask, content, word_mask)
+        self.optimizer.zero_grad(set_to_none=True)
+        parts.total.backward()
+        if self.config.max_grad_norm is not None:
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+        self.optimizer.step()
+        self.schedule.step()
+        return parts.total.item(), parts.seq.item(), parts.couple.item()
+
+    # -- resume --------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "loss": self.loss.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "history": [asdict(m) for m in self.history],
+            "torch_rng": torch.get_rng_state(),
+            "generator": self.generator.get_state(),
+        }
+
+    def restore(self, state: dict) -> None:
+        changed = self.config.differences(TrainConfig.from_dict(state["config"]), ignore=("epochs",))
+        if changed:
+            raise ConfigError(f"{self.out_dir}: cannot resume with other settings ({', '.join(changed)}); only epochs may change")
+        self.model.load_state_dict(state["model"])
+        self.loss.load_state_dict(state["loss"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.epoch = state["epoch"]
+        self.history = [EpochMetrics(**m) for m in state["history"]]
+        torch.set_rng_state(state["torch_rng"])
+        self.generator.set_state(state["generator"])
+
+
+def _lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _networks(config: TrainConfig, init: Init | None) -> tuple[GestSync, JEGAL, TextBackbone | None]:
+    """GestSync, JEGAL and (from ``init``) the text backbone; None: built from the corpus vocabulary later."""
+    if init is not None:
+        gestsync_path, jegal_path, text_model = init
+        text = TextBackbone.load(text_model)
+        return load_gestsync(gestsync_path), load_jegal(jegal_path, text_backbone=text), text
+    if config.preset != "tiny":
+        raise ConfigError(f"the {config.preset} preset fine-tunes existing checkpoints: pass init=(gestsync.pth, jegal.pth, text model)")
+    preset = PRESETS[config.preset]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TRUNK_SEED)
+        gestsync = GestSync(preset.gestsync).eval()
+    return gestsync, JEGAL(preset.jegal), None
+
+
+def _new_backbone(clips: list[ClipFeatures]) -> TextBackbone:
+    tokenizer = build_word_tokenizer(w for c in clips for w in c.words)
+    return TextBackbone(tokenizer, new_text_model(len(tokenizer)), "tiny word-level XLM-R")
+
+
+def _fit_text(clips: list[ClipFeatures], backbone: TextBackbone) -> tuple[list[ClipFeatures], list[str]]:
+    """Clips whose phrase fits the text model, and "name: reason" for the others."""
+    kept, skipped = [], []
+    for clip in clips:
+        n = len(backbone.tokenizer(clip.words, is_split_into_words=True)["input_ids"])
+        if n > backbone.max_tokens:
+            skipped.append(f"{clip.name}: {n} tokens, more than the text model's {backbone.max_tokens}")
+        else:
+            kept.append(clip)
+    return kept, skipped
+
+
+def _split(clips: list[ClipFeatures], fraction: float, generator: torch.Generator) -> tuple[list, list]:
+    """A seeded random ``fraction`` of the clips for validation (at least 2 when there is any), the rest for training."""
+    n_val = round(len(clips) * fraction)
+    if 0 < n_val < 2:
+        n_val = 2 if len(clips) >= 4 else 0
+    order = torch.randperm(len(clips), generator=generator).tolist()
+    val = set(order[:n_val])
+    return [c for i, c in enumerate(clips) if i not in val], [c for i, c in enumerate(clips) if i in val]
+
+
+def _check_out_dir(out_dir: Path, resume: bool) -> None:
+    state = out_dir / STATE_FILE
+    if resume and not state.is_file():
+        raise ConfigError(f"{out_dir}: nothing to resume (no {STATE_FILE})")
+    if not resume and state.is_file():
+        raise ConfigError(f"{out_dir}: holds a training run already ({STATE_FILE}): resume it or choose another folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create the output folder {out_dir}: {e}") from e
+
+
+@contextmanager
+def _deterministic() -> Iterator[None]:
+    enabled, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _atomic_write(path, json.dumps(data, indent=2) + "\n")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _atomic_save(data: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(data, tmp)
+    os.replace(tmp, path)

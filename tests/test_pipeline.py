@@ -1,0 +1,153 @@
+"""`gestsearch index` end to end: real media, seeded official-format checkpoints, LanceDB + FAISS."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gestsearch.store import GestureStore
+from indexer.pipeline import index_folder
+
+
+def test_index_jegal_samples(jegal_index, embedder):
+    folder, db, summary = jegal_index
+    assert sorted(Path(p).name for p in summary.indexed) == ["sample1.avi", "sample2.avi"]
+    assert summary.failed == []
+    with GestureStore.open(db, read_only=True) as store:
+        videos = {Path(v.path).name: v for v in store.videos()}
+        assert {v.n_tracks for v in videos.values()} == {1}
+        clips = list(store.iter_clips())
+        assert store.fingerprint == embedder.info.fingerprint
+    by_video = {}
+    for c in clips:
+        by_video.setdefault(Path(c.path).name, []).append(c)
+    # sample1: 8 words in 2.24 s → one phrase clip
+    (c1,) = by_video["sample1.avi"]
+    assert [w for w, _, _ in c1.words] == ["amount", "of", "numbers", "inside", "the", "hat", "mixing", "the"]
+    assert c1.text.startswith("amount of numbers inside the hat,")
+    assert c1.content is not None and c1.frames.shape == (c1.end_frame - c1.start_frame + 1, 512)
+    np.testing.assert_allclose(np.linalg.norm(c1.gesture), 1, atol=1e-3)
+    assert summary.clips == len(clips) == sum(len(v) for v in by_video.values())
+
+
+def test_clip_frames_equal_whole_track_embedding(jegal_index, embedder, shared_data):
+    """Stored frame vectors are the track's gesture embeddings (float16), sliced by the clip."""
+    from indexer.media import speaker_tracks
+    from indexer.media.masking import iter_track_frames
+
+    folder, db, _ = jegal_index
+    video = folder / "sample1.avi"
+    track = speaker_tracks(video)[0]
+    whole = embedder.gestures(iter_track_frames(video, track))
+    with GestureStore.open(db, read_only=True) as store:
+        (clip,) = [c for c in store.iter_clips() if c.path == str(video)]
+    np.testing.assert_allclose(clip.frames.astype(np.float32), whole[clip.start_frame : clip.end_frame + 1], atol=2e-3)
+
+
+def test_rerun_is_incremental_and_prune(jegal_index, embedder, tmp_path):
+    folder, db, _ = jegal_index
+    work = tmp_path / "media"
+    shutil.copytree(folder, work)
+    db2 = tmp_path / "db"
+    first = index_folder(work, embedder, db2)
+    again = index_folder(work, embedder, db2)
+    assert again.indexed == [] and sorted(again.skipped) == sorted(first.indexed) and again.clips == 0
+    # a changed file is embedded again, replacing its clips (no duplicates)
+    data = (work / "sample2.avi").read_bytes()
+    (work / "sample2.avi").write_bytes(data + b"\0" * 16)
+    changed = index_folder(work, embedder, db2)
+    assert [Path(p).name for p in changed.indexed] == ["sample2.avi"]
+    with GestureStore.open(db2, read_only=True) as store:
+        ids = store.all_clip_ids()
+        assert len(ids) == len(set(ids.tolist())) == first.clips
+    # a deleted file's clips go only with --prune
+    (work / "sample1.avi").unlink()
+    kept = index_folder(work, embedder, db2)
+    assert kept.removed == []
+    pruned = index_folder(work, embedder, db2, prune=True)
+    assert [Path(p).name for p in pruned.removed] == ["sample1.avi"]
+    with GestureStore.open(db2, read_only=True) as store:
+        assert {Path(v.path).name for v in store.videos()} == {"sample2.avi"}
+
+
+def test_index_raw_multispeaker_videos(shared_data, embedder, tmp_path):
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    shutil.copy(shared_data / "gestsync_samples" / "asd_sample_1.mp4", folder)
+    summary = index_folder(folder, embedder, tmp_path / "db")
+    assert summary.failed == []
+    with GestureStore.open(tmp_path / "db", read_only=True) as store:
+        (video,) = store.videos()
+        assert video.n_tracks == 2
+        clips = list(store.iter_clips())
+    assert {c.track for c in clips} == {0, 1}
+    assert all(c.content is None for c in clips)  # no transcript: gesture-only windows
+
+
+def test_failures_are_recorded_not_fatal(embedder, tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "broken.mp4").write_bytes(b"not a video at all")
+    summary = index_folder(folder, embedder, tmp_path / "db")
+    assert summary.indexed == [] and len(summary.failed) == 1
+    assert summary.failed[0]["path"].endswith("broken.mp4") and summary.failed[0]["reason"]
+    with GestureStore.open(tmp_path / "db", read_only=True) as store:
+        (video,) = store.videos()
+        assert video.status == "failed"
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parents[1], **kw)
+
+
+@pytest.fixture
+def many_videos(shared_data, tmp_path) -> Path:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    src = shared_data / "jegal_samples"
+    for i in range(6):
+        for ext in (".avi", ".wav", ".txt"):
+            data = (src / f"sample1{ext}").read_bytes()
+            # distinct content per copy (else identical hashes would still be distinct paths; fine either way)
+            (folder / f"v{i}{ext}").write_bytes(data + (b"\0" * i if ext == ".avi" else b""))
+    return folder
+
+
+def test_sigkill_mid_run_leaves_a_consistent_index(many_videos, seeded_checkpoints, tmp_path):
+    db = tmp_path / "db"
+    args = ["index", str(many_videos), "--db", str(db), "--gestsync", str(seeded_checkpoints["gestsync"]),
+            "--jegal", str(seeded_checkpoints["jegal"]), "--text-model", str(seeded_checkpoints["text"]), "--json"]
+    proc = _cli(*args)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            with GestureStore.open(db, read_only=True) as store:  # readers work while the run writes
+                if sum(v.status == "indexed" for v in store.videos()) >= 2:
+                    break
+        except Exception:
+            pass
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with GestureStore.open(db, read_only=True) as store:
+        videos = {v.video_id: v for v in store.videos()}
+        clips = list(store.iter_clips())
+        assert 0 < len(videos) <= 6
+        assert all(c.video_id in videos for c in clips)  # no clip of a half-written video
+        assert {c.video_id for c in clips} == {v for v, rec in videos.items() if rec.status == "indexed"}
+    done = _cli(*args)
+    out, err = done.communicate(timeout=600)
+    assert done.returncode == 0, err
+    with GestureStore.open(db, read_only=True) as store:
+        assert len(store.videos()) == 6
+        ids = store.all_clip_ids().tolist()
+        assert len(ids) == len(set(ids)) == 6  # one phrase clip per copy, no duplicates
