@@ -13,8 +13,10 @@ from gestsearch.errors import MediaError
 
 FPS = 25
 SAMPLE_RATE = 16_000
-# One encoder thread and no wall-clock metadata: the same frames always give the same bytes.
-_X264_OPTIONS = {"preset": "veryfast", "crf": "20", "threads": "1"}
+# The same frames always give the same bytes: one encoder thread, no wall-clock metadata, and
+# no macroblock-tree rate control (with it this libx264 build gives one of several outputs at
+# random for the same input at 480x270, measured ~1 run in 3).
+_X264_OPTIONS = {"preset": "veryfast", "crf": "20", "threads": "1", "x264-params": "mbtree=0"}
 _AUDIO_BITRATE = 48_000
 
 

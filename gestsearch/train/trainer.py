@@ -148,11 +148,11 @@ def train(
         model = TrainingModel(gestsync, jegal, backbone, config.train_gestsync_head, config.train_text_backbone)
         run = _Run(config, model, train_clips, val_clips, generator, out_dir)
         if resume:
-            run.restore(torch.load(out_dir / STATE_FILE, map_location="cpu", weights_only=False))
+            run.restore(torch.load(out_dir / STATE_FILE, map_location="cpu", weights_only=True))
         else:
             _write_json(out_dir / CONFIG_FILE, {"config": config.to_dict(), "preset": model.preset.to_dict(),
                                                 "corpus": str(corpus_dir), "init": [str(p) for p in init] if init else None})
-            run.record(0, None, emit)
+            emit(run.record(0, None, time.perf_counter()))
         run.fit(emit)
     text_model = str(out_dir / "text") if config.train_text_backbone else str(backbone.name)
     return TrainReport(
@@ -189,14 +189,13 @@ class _Run:
                 totals += torch.tensor(parts)
                 emit(StepEvent(self.epoch + 1, step, len(batches), *parts, self.schedule.get_last_lr()[0]))
             self.epoch += 1
-            loss, seq, couple = (totals / len(batches)).tolist()
             self.model.save(self.out_dir)
-            self.record(self.epoch, (loss, seq, couple), emit, started)
+            metrics = self.record(self.epoch, tuple((totals / len(batches)).tolist()), started)
             _atomic_save(self.state(), self.out_dir / STATE_FILE)
+            emit(metrics)
 
-    def record(self, epoch: int, losses: tuple[float, float, float] | None, emit: Progress, started: float | None = None) -> None:
-        """Validate, append the epoch's metrics to the history and metrics.jsonl, and report them."""
-        started = started or time.perf_counter()
+    def record(self, epoch: int, losses: tuple[float, ...] | None, started: float) -> EpochMetrics:
+        """Validate, and append the epoch's metrics to the history and metrics.jsonl."""
         val: Validation | None = validate(self.model, self.val_clips) if self.val_clips else None
         metrics = EpochMetrics(
             epoch, *(losses or (None, None, None)),
@@ -206,7 +205,7 @@ class _Run:
         self.history.append(metrics)
         lines = "".join(json.dumps(asdict(m)) + "\n" for m in self.history)
         _atomic_write(self.out_dir / METRICS_FILE, lines)
-        emit(metrics)
+        return metrics
 
     def _batches(self) -> list[list[ClipFeatures]]:
         order = torch.randperm(len(self.train_clips), generator=self.generator).tolist()
