@@ -101,7 +101,8 @@ def test_records_round_trip(tmp_path):
     assert store.videos() == [video]
     back = store.clips_by_ids([c.clip_id for c in clips])
     for got, want in zip(back, clips, strict=True):
-        for name in ("clip_id", "video_id", "path", "track", "start_s", "end_s", "start_frame", "end_frame", "words", "text"):
+        scalars = ("clip_id", "video_id", "path", "track", "start_s", "end_s", "start_frame", "end_frame", "words", "text")
+        for name in scalars:
             assert getattr(got, name) == getattr(want, name), name
         assert got.gesture.dtype == np.float32 and got.gesture.shape == (DIM,)
         np.testing.assert_allclose(got.gesture, want.gesture / np.linalg.norm(want.gesture), atol=1e-6)

@@ -12,11 +12,14 @@ import pytest
 
 from gestsearch.errors import GestsearchError
 from gestsearch.synth import LEXICON, MANIFEST_COLUMNS, generate_corpus
+from gestsearch.synth import speech
 from gestsearch.synth.corpus import clip_name, sample_clip
 from gestsearch.synth.speech import espeak_available
 from indexer.media import force_align, iter_frames, load_audio, load_transcript, probe
 
-pytestmark = pytest.mark.skipif(not espeak_available(), reason="libespeak-ng is not installed (apt-get install espeak-ng)")
+pytestmark = pytest.mark.skipif(
+    not espeak_available(), reason="libespeak-ng is not installed (apt-get install espeak-ng)"
+)
 
 SEED = 3
 N_CLIPS = 6
@@ -148,7 +151,8 @@ def test_same_seed_gives_the_same_corpus(corpus, tmp_path: Path):
 def test_other_seeds_give_disjoint_clips(corpus, tmp_path: Path):
     summary, _, _ = corpus
     other = generate_corpus(tmp_path, 2, SEED + 1, workers=1)
-    assert not {p.name for p in other.out_dir.iterdir()} & {p.name for p in summary.out_dir.iterdir()} - {"manifest.csv"}
+    clips = {p.name for p in summary.out_dir.iterdir()} - {"manifest.csv"}
+    assert not {p.name for p in other.out_dir.iterdir()} & clips
     specs = [sample_clip(seed, i) for seed in (SEED, SEED + 1) for i in range(200)]
     assert len({s.name for s in specs}) == 400
     assert len({(s.words, s.appearance) for s in specs}) == 400
@@ -159,6 +163,13 @@ def test_other_seeds_give_disjoint_clips(corpus, tmp_path: Path):
 def test_bad_arguments_are_errors(tmp_path: Path, n_clips: int, seed: int):
     with pytest.raises(GestsearchError):
         generate_corpus(tmp_path, n_clips, seed)
+
+
+def test_missing_espeak_is_reported_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(speech.ctypes.util, "find_library", lambda name: "/nonexistent/libespeak-ng.so.1")
+    with pytest.raises(GestsearchError, match="apt-get install espeak-ng"):
+        generate_corpus(tmp_path / "corpus", 2, 0)
+    assert not (tmp_path / "corpus").exists()
 
 
 def test_unwritable_output_is_an_error(tmp_path: Path):

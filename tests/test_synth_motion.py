@@ -91,7 +91,8 @@ def test_elbows_never_jump():
 
 
 def test_beats_avoid_gestures():
-    words = [SpokenWord(w, 0.3 * i, 0.3 * i + 0.25) for i, w in enumerate(["so", "then", "big", "the", "world", "was", "here"])]
+    phrase = ["so", "then", "big", "the", "world", "was", "here"]
+    words = [SpokenWord(w, 0.3 * i, 0.3 * i + 0.25) for i, w in enumerate(phrase)]
     rng = np.random.default_rng(0)
     style = Style(speed=1.0, amplitude=1.0, beat_rate=1.0, rest=(36.0, 104.0))
     events = plan_gestures(words, style, rng)

@@ -9,7 +9,9 @@ from gestsearch.errors import GestsearchError
 from gestsearch.synth import speech
 from gestsearch.synth.speech import SAMPLE_RATE, MergedWordsError, Voice, espeak_available, synthesize
 
-pytestmark = pytest.mark.skipif(not espeak_available(), reason="libespeak-ng is not installed (apt-get install espeak-ng)")
+pytestmark = pytest.mark.skipif(
+    not espeak_available(), reason="libespeak-ng is not installed (apt-get install espeak-ng)"
+)
 
 PHRASE = "so the big house was never down there you know".split()
 

@@ -93,11 +93,12 @@ def test_symmetric_info_nce_matches_the_loops():
 def test_total_loss_matches_the_reference(batch, beta):
     loss = JegalLoss(beta=beta, temperature=0.07).double()
     parts = loss(*batch)
-    seq = ref_info_nce(ref_sequence_similarity(*batch), 1 / 0.07)
-    couple = ref_info_nce(ref_coupling(*batch), 1 / 0.07)
-    assert float(parts.seq) == pytest.approx(seq, rel=1e-9)
-    assert float(parts.couple) == pytest.approx(couple, rel=1e-9)
-    assert float(parts.total) == pytest.approx(beta * seq + (1 - beta) * couple, rel=1e-9)
+    scale = loss.seq_scale().item()  # 1/0.07 up to the float32 rounding of its stored log
+    seq = ref_info_nce(ref_sequence_similarity(*batch), scale)
+    couple = ref_info_nce(ref_coupling(*batch), scale)
+    assert parts.seq.item() == pytest.approx(seq, rel=1e-9)
+    assert parts.couple.item() == pytest.approx(couple, rel=1e-9)
+    assert parts.total.item() == pytest.approx(beta * seq + (1 - beta) * couple, rel=1e-9)
 
 
 def test_loss_rewards_matching_pairs(batch):
@@ -111,11 +112,11 @@ def test_loss_rewards_matching_pairs(batch):
 
 def test_temperature_learnable_clamped_or_fixed():
     learnt = LogitScale(0.07, learnable=True)
-    assert float(learnt()) == pytest.approx(1 / 0.07)
+    assert learnt().item() == pytest.approx(1 / 0.07)
     assert [n for n, _ in learnt.named_parameters()] == ["log_scale"]
     with torch.no_grad():
         learnt.log_scale.fill_(10.0)
-    assert float(learnt()) == pytest.approx(100.0)
+    assert learnt().item() == pytest.approx(100.0)
     fixed = LogitScale(0.1, learnable=False)
     assert list(fixed.parameters()) == [] and float(fixed()) == pytest.approx(10.0)
     assert "log_scale" in fixed.state_dict()

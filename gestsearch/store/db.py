@@ -53,6 +53,7 @@ META_NAME = "gestsearch.json"
 FORMAT = 1
 VIDEOS, CLIPS = "videos", "clips"
 COLUMNS = ("gesture", "content")
+HAS_CONTENT = "content IS NOT NULL"
 BACKENDS = ("faiss", "lance")
 LANCE_INDEX_MIN = 100_000  # clips from which optimize() builds LanceDB's own vector indexes
 LANCE_REFINE = 10  # exact re-scoring of k·10 candidates after LanceDB's approximate (PQ) search
@@ -91,6 +92,7 @@ class GestureStore:
     """An index directory, opened for reading or (one process at a time) for writing.
 
     Use ``GestureStore.open``; close it (or use ``with``) to release the writer lock.
+    One object per thread: its caches (snapshot, in-memory FAISS indexes) are not locked.
     """
 
     def __init__(self, path: Path, meta: dict, db: lancedb.DBConnection, lock: WriterLock | None, ann: AnnConfig):
@@ -370,7 +372,7 @@ class GestureStore:
         return ann
 
     def _synced(self, ann: AnnIndex | None, snapshot: _Snapshot, column: str) -> AnnIndex:
-        where = "content IS NOT NULL" if column == "content" else None
+        where = HAS_CONTENT if column == "content" else None
         if ann is not None and ann.versions == snapshot.versions:
             return ann
         ids = snapshot.rows(["id", "write_id"], where).column("id").to_numpy()
@@ -456,7 +458,7 @@ class GestureStore:
             "videos_failed": statuses.count("failed"),
             "clips": clips.num_rows,
             "clip_rows": self._clips.count_rows(),  # + rows of a running writer's uncommitted video
-            "clips_with_content": snapshot.rows(["write_id"], "content IS NOT NULL").num_rows,
+            "clips_with_content": snapshot.rows(["write_id"], HAS_CONTENT).num_rows,
             "frames": int(pc.sum(clips.column("n_frames")).as_py() or 0),
             "ann": ann,
             "bytes_on_disk": sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file()),

@@ -26,7 +26,8 @@ def clustered_vectors(
     embeddings form clusters like these. ``centres_seed`` (default ``seed``) lets queries be
     drawn around the same centres as the data with another ``seed``.
     """
-    centres = _unit(np.random.default_rng(seed if centres_seed is None else centres_seed).standard_normal((n_clusters, DIM)))
+    centres_rng = np.random.default_rng(seed if centres_seed is None else centres_seed)
+    centres = _unit(centres_rng.standard_normal((n_clusters, DIM)))
     rng = np.random.default_rng([seed, 1])
     offsets = rng.standard_normal((n, DIM)).astype(np.float32) * (spread / np.sqrt(DIM))
     return _unit(centres[rng.integers(0, n_clusters, n)] + offsets)

@@ -8,6 +8,7 @@ of worker processes, and different seeds give different clips.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import multiprocessing
 import os
@@ -16,21 +17,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from gestsearch.errors import GestsearchError
 from gestsearch.synth.encode import write_mp4
 from gestsearch.synth.lexicon import FILLER_WORDS, LEXICON
-from gestsearch.synth.motion import FPS, MAX_LEAD_S, PREPARATION_S, GestureEvent, Style, plan_beats, plan_gestures, pose_track
+from gestsearch.synth.motion import (
+    FPS,
+    MAX_LEAD_S,
+    PREPARATION_S,
+    GestureEvent,
+    Style,
+    plan_beats,
+    plan_gestures,
+    pose_track,
+)
 from gestsearch.synth.render import Appearance, render, sample_appearance
-from gestsearch.synth.speech import SAMPLE_RATE, MergedWordsError, SpokenWord, Voice, synthesize
+from gestsearch.synth.speech import SAMPLE_RATE, MergedWordsError, SpokenWord, Voice, check_espeak, synthesize
 
 MANIFEST_NAME = "manifest.csv"
 MANIFEST_COLUMNS = (
     "video_id", "start_time", "end_time", "filename", "num_frames", "phrase", "target_word", "target_word_boundary",
     "word_boundaries", "gesture_word", "gesture_start_frame", "gesture_end_frame", "gestures",
 )
-_VOICES = ("en-us", "en-us+m1", "en-us+m2", "en-us+m3", "en-us+m4", "en-us+m7", "en-us+f1", "en-us+f2", "en-us+f3", "en-us+f4")
+_VOICES = tuple(f"en-us{variant}" for variant in ("", "+m1", "+m2", "+m3", "+m4", "+m7", "+f1", "+f2", "+f3", "+f4"))
 _MIN_GAP_WORDS = 3  # filler words between two lexicon words
 _MIN_SECONDS = 2.0  # AVS clips last 2-4 s
 _ATTEMPTS = 8  # phrases drawn per clip until espeak-ng times every word (~1% of phrases merge two words)
@@ -92,13 +103,17 @@ def sample_clip(seed: int, index: int, attempt: int = 0) -> ClipSpec:
     slots = [first] if n_lexicon == 1 else [first, int(rng.integers(first + _MIN_GAP_WORDS + 1, n_words))]
     for slot, word in zip(slots, lexicon):
         words[slot] = word
-    speed = float(rng.uniform(0.85, 1.2))
-    amplitude = float(rng.uniform(0.85, 1.15))
+    style = Style(
+        speed=float(rng.uniform(0.85, 1.2)),
+        amplitude=float(rng.uniform(0.85, 1.15)),
+        beat_rate=float(rng.uniform(0.15, 0.5)),
+        rest=(float(rng.uniform(24, 48)), float(rng.uniform(98, 112))),
+    )
     return ClipSpec(
         name=clip_name(seed, index),
         words=tuple(words),
         voice=Voice(str(rng.choice(_VOICES)), wpm=int(rng.integers(140, 190)), pitch=int(rng.integers(30, 70))),
-        style=Style(speed, amplitude, float(rng.uniform(0.15, 0.5)), (float(rng.uniform(24, 48)), float(rng.uniform(98, 112)))),
+        style=style,
         appearance=sample_appearance(rng),
         lead_in=float(rng.uniform(0.15, 0.45)),
         tail=float(rng.uniform(0.2, 0.45)),
@@ -111,7 +126,8 @@ def make_clip(spec: ClipSpec, out_dir: Path) -> ClipRecord:
     """Synthesise, animate, render and write ``NAME.mp4`` and ``NAME.txt`` for one clip."""
     speech = synthesize(spec.words, spec.voice)
     first_gestured = min(w.start for w in speech.words if w.word in LEXICON)
-    lead_samples = round(max(spec.lead_in, MAX_LEAD_S + PREPARATION_S / spec.style.speed + 0.04 - first_gestured) * SAMPLE_RATE)
+    needed = MAX_LEAD_S + PREPARATION_S / spec.style.speed + 0.04 - first_gestured  # room for the first preparation
+    lead_samples = round(max(spec.lead_in, needed) * SAMPLE_RATE)
     shift = lead_samples / SAMPLE_RATE
     words = tuple(SpokenWord(w.word, round(w.start + shift, 3), round(w.end + shift, 3)) for w in speech.words)
 
@@ -127,7 +143,7 @@ def make_clip(spec: ClipSpec, out_dir: Path) -> ClipRecord:
     audio[lead_samples : lead_samples + len(spoken)] = spoken
     write_mp4(out_dir / f"{spec.name}.mp4", clip.frames, audio)
     record = ClipRecord(spec.name, words, tuple(events), n_frames)
-    (out_dir / f"{spec.name}.txt").write_text(transcript_text(record))
+    _write_text(out_dir / f"{spec.name}.txt", transcript_text(record))
     return record
 
 
@@ -173,6 +189,7 @@ def generate_corpus(
         raise GestsearchError(f"the number of clips must be at least 1 (got {n_clips})")
     if seed < 0:
         raise GestsearchError(f"the seed must be a non-negative integer (got {seed})")
+    check_espeak()
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -205,27 +222,39 @@ def generate_corpus(
 
 def _make_indexed_clip(job: tuple[int, int, Path]) -> ClipRecord:
     seed, index, out_dir = job
-    for attempt in range(_ATTEMPTS):
-        try:
-            return make_clip(sample_clip(seed, index, attempt), out_dir)
-        except MergedWordsError:
-            continue
-    raise GestsearchError(f"clip {clip_name(seed, index)}: espeak-ng merged words in {_ATTEMPTS} phrases in a row")
+    name = clip_name(seed, index)
+    try:
+        for attempt in range(_ATTEMPTS):
+            try:
+                return make_clip(sample_clip(seed, index, attempt), out_dir)
+            except MergedWordsError:
+                continue
+    except GestsearchError as e:
+        # as the base class: subclasses with other constructor arguments cannot be unpickled from a worker
+        raise GestsearchError(f"clip {name}: {e}") from None
+    raise GestsearchError(f"clip {name}: espeak-ng merged words in {_ATTEMPTS} phrases in a row")
 
 
 def _init_worker() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
+    cv2.setNumThreads(1)  # one process per core already
 
 
 def _write_manifest(path: Path, records: list[ClipRecord]) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(manifest_row(r) for r in records)
-    tmp.replace(path)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(manifest_row(r) for r in records)
+    _write_text(path, out.getvalue())
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        raise GestsearchError(f"cannot write {path}: {e}") from e
 
 
 def _frame(seconds: float) -> int:

@@ -39,7 +39,8 @@ def write_mp4(path: Path, frames: np.ndarray, audio: np.ndarray) -> None:
             container.mux(video.encode(None))
             chunk = sound.codec_context.frame_size or 1024
             for start in range(0, len(audio), chunk):
-                block = av.AudioFrame.from_ndarray(audio[None, start : start + chunk].astype(np.float32), format="fltp", layout="mono")
+                samples = audio[None, start : start + chunk].astype(np.float32)
+                block = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
                 block.sample_rate, block.pts, block.time_base = SAMPLE_RATE, start, Fraction(1, SAMPLE_RATE)
                 container.mux(sound.encode(block))
             container.mux(sound.encode(None))

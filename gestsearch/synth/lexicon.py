@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gestsearch.synth.body import HandShape
 
@@ -37,7 +37,9 @@ class Gesture:
     duration: float = 0.6
 
 
-def _hand(angle_deg: float, open_: float = 0.9, facing: float = 0.0, point: float = 0.0, size: float = 1.0) -> HandShape:
+def _hand(
+    angle_deg: float, open_: float = 0.9, facing: float = 0.0, point: float = 0.0, size: float = 1.0
+) -> HandShape:
     return HandShape(math.radians(angle_deg), open_, facing, point, size)
 
 
@@ -48,8 +50,7 @@ def _path(points: Iterable[tuple[float, float, float, HandShape]]) -> tuple[Keyf
 def _mirror(keys: tuple[Keyframe, ...]) -> tuple[Keyframe, ...]:
     """The same stroke for the other arm (x mirrored, finger direction mirrored)."""
     return tuple(
-        Keyframe(k.u, (-k.wrist[0], k.wrist[1]), HandShape(math.pi - k.hand.angle, k.hand.open, k.hand.facing, k.hand.point, k.hand.size))
-        for k in keys
+        Keyframe(k.u, (-k.wrist[0], k.wrist[1]), replace(k.hand, angle=math.pi - k.hand.angle)) for k in keys
     )
 
 
@@ -60,10 +61,11 @@ def _two_handed(word: str, keys: tuple[Keyframe, ...], duration: float) -> Gestu
 def _circle(center: tuple[float, float], radius: float, hand: HandShape, steps: int = 12) -> tuple[Keyframe, ...]:
     """One clockwise turn starting at the top."""
     cx, cy = center
-    return tuple(
-        Keyframe(i / steps, (cx + radius * math.sin(2 * math.pi * i / steps), cy - radius * math.cos(2 * math.pi * i / steps)), hand)
-        for i in range(steps + 1)
-    )
+    keys = []
+    for i in range(steps + 1):
+        a = 2 * math.pi * i / steps
+        keys.append(Keyframe(i / steps, (cx + radius * math.sin(a), cy - radius * math.cos(a)), hand))
+    return tuple(keys)
 
 
 def _oscillation(
@@ -74,13 +76,14 @@ def _oscillation(
     keys = []
     for i in range(steps + 1):
         s = math.sin(math.pi * i / 2)
-        hand = HandShape(base.angle + math.radians(dangle_deg) * s, base.open, base.facing, base.point, base.size)
+        hand = replace(base, angle=base.angle + math.radians(dangle_deg) * s)
         keys.append(Keyframe(i / steps, (center[0] + dx * s, center[1]), hand))
     return tuple(keys)
 
 
 _FLAT_UP = _hand(UP, 1.0, 0.0)
 _INDEX = _hand(-60.0, 0.0, 0.3, point=1.0)
+_INDEX_UP = _hand(UP, 0.0, 0.3, point=1.0)
 _PALM_UP_OPEN = _hand(UP, 1.0, 1.0)
 
 LEXICON: dict[str, Gesture] = {
@@ -91,13 +94,13 @@ LEXICON: dict[str, Gesture] = {
         # hands brought close together
         _two_handed("small", _path([(0, 84, 60, _hand(UP, 0.7)), (1, 12, 66, _hand(UP, 0.6))]), 0.55),
         # index finger rises
-        Gesture("up", _path([(0, 62, 110, _hand(UP, 0.0, 0.3, 1.0)), (1, 72, 34, _hand(UP, 0.0, 0.3, 1.0))]), duration=0.5),
+        Gesture("up", _path([(0, 62, 110, _INDEX_UP), (1, 72, 34, _INDEX_UP)]), duration=0.5),
         # flat hand, palm down, lowers
         Gesture("down", _path([(0, 56, 32, _hand(10, 0.9, -0.7)), (1, 62, 114, _hand(10, 0.9, -0.7))]), duration=0.5),
         # index finger traces a circle
         Gesture("circle", _circle((66, 66), 32, _INDEX), duration=0.8),
         # raised index finger wags side to side
-        Gesture("no", _oscillation((36, 44), 20, 14, _hand(UP, 0.0, 1.0, 1.0), cycles=2), duration=0.75),
+        Gesture("no", _oscillation((36, 44), 20, 14, _hand(UP, 0.0, 1.0, point=1.0), cycles=2), duration=0.75),
         # flat hand taps the chest
         Gesture(
             "me",
@@ -106,7 +109,11 @@ LEXICON: dict[str, Gesture] = {
             duration=0.6,
         ),
         # index points outwards, towards the listener
-        Gesture("you", _path([(0, 76, 62, _hand(-20, 0.0, 0.0, 1.0)), (1, 136, 40, _hand(-10, 0.0, 0.0, 1.0, 1.2))]), duration=0.45),
+        Gesture(
+            "you",
+            _path([(0, 76, 62, _hand(-20, 0.0, point=1.0)), (1, 136, 40, _hand(-10, 0.0, point=1.0, size=1.2))]),
+            duration=0.45,
+        ),
         # raised open hand oscillates
         Gesture("wave", _oscillation((100, 34), 10, 28, _PALM_UP_OPEN, cycles=2), duration=0.8),
         # both palms pushed towards the camera

@@ -129,7 +129,10 @@ def pose_track(
     return PoseTrack(dominant, other, sway, _drift(t, rng, 0.04, (0.1, 0.3)))
 
 
-def _idle_arm(side: int, rest: tuple[float, float], t: np.ndarray, rng: np.random.Generator, dip: np.ndarray) -> ArmTrack:
+def _idle_arm(
+    side: int, rest: tuple[float, float], t: np.ndarray, rng: np.random.Generator, dip: np.ndarray
+) -> ArmTrack:
+    """A resting arm: the wrist drifts around ``rest`` (side-mirrored) and dips by ``dip`` (T,) px on beats."""
     wrist = np.stack([side * rest[0] + _drift(t, rng, 3.0), rest[1] + _drift(t, rng, 3.0) + dip], axis=1)
     resting = HandShape(angle=np.pi / 2 + side * 0.6, open=0.4, facing=-0.3).as_array()
     hand = np.repeat(resting[None], len(t), axis=0)
@@ -166,7 +169,9 @@ def _spline(knots: np.ndarray, values: np.ndarray, u: np.ndarray) -> np.ndarray:
     return 0.5 * (2 * p1 + (p2 - p0) * s + (2 * p0 - 5 * p1 + 4 * p2 - p3) * s**2 + (3 * p1 - p0 - 3 * p2 + p3) * s**3)
 
 
-def _drift(t: np.ndarray, rng: np.random.Generator, amplitude: float, hz: tuple[float, float] = (0.15, 0.45)) -> np.ndarray:
+def _drift(
+    t: np.ndarray, rng: np.random.Generator, amplitude: float, hz: tuple[float, float] = (0.15, 0.45)
+) -> np.ndarray:
     """Slow smooth wandering: two sines of random frequency and phase, peak about ``amplitude``."""
     freqs = rng.uniform(*hz, size=2)
     phases = rng.uniform(0, 2 * np.pi, size=2)

@@ -129,11 +129,7 @@ def _static_shapes(look: Appearance) -> list[_Shape]:
         _Shape(np.array([[-1, -56], [-4, -45], [0, -43], [4, -45]]), _shade(skin, 0.85)),
         _Shape(_ellipse((0, -37), 8, 2.8), _mix(_shade(skin, 0.75), (170, 60, 60), 0.45)),
         _Shape(np.array([[-8, -37], [8, -37]]), _shade(skin, 0.45), width=1.0),
-        _Shape(
-            np.array([[-w + 8, -4], [w - 8, -4], [w + 8, 6], [w + 12, 40], [w + 6, 170], [-w - 6, 170], [-w - 12, 40], [-w - 8, 6]]),
-            shirt,
-            on_head=False,
-        ),
+        _Shape(_mirrored([[w - 8, -4], [w + 8, 6], [w + 12, 40], [w + 6, 170]]), shirt, on_head=False),
         _Shape(np.array([[-12, -4], [12, -4], [0, 16]]), _shade(skin, 0.82), on_head=False),
         _Shape(np.array([[-14, -4], [0, 18], [14, -4]]), _shade(shirt, 0.7), width=2.0, on_head=False),
     ]
@@ -148,7 +144,8 @@ class _Painter:
     def __init__(self, look: Appearance, track: PoseTrack):
         self.look = look
         self.track = track
-        self.arms = ((-1, track.other, elbow_points(-1, track.other.wrist)), (+1, track.dominant, elbow_points(+1, track.dominant.wrist)))
+        arms = ((-1, track.other), (+1, track.dominant))  # drawn in this order: the gesturing arm in front
+        self.arms = tuple((side, arm, elbow_points(side, arm.wrist)) for side, arm in arms)
         self.shapes = _static_shapes(look)
         self.points = np.concatenate([sh.points for sh in self.shapes]).astype(np.float64)
         self.on_head = np.concatenate([np.full(len(sh.points), sh.on_head) for sh in self.shapes])
@@ -187,7 +184,9 @@ class _Painter:
             else:
                 _fill(img, part, shape.color)
 
-    def _arm(self, img: np.ndarray, to_px: Callable, shoulder: np.ndarray, elbow: np.ndarray, wrist: np.ndarray) -> None:
+    def _arm(
+        self, img: np.ndarray, to_px: Callable, shoulder: np.ndarray, elbow: np.ndarray, wrist: np.ndarray
+    ) -> None:
         cloth_edge = _shade(self.cloth, 0.6)
         _limb(img, to_px(np.stack([shoulder, elbow])), self.cloth, cloth_edge, 19 * self.look.scale)
         _limb(img, to_px(np.stack([elbow, wrist])), self.sleeve, _shade(self.sleeve, 0.6), 15 * self.look.scale)
@@ -213,10 +212,12 @@ class _Painter:
             extension = 0.3 + 0.7 * (max(open_, hand["point"]) if i == 0 else open_)
             direction = _rotate(u, 0.12 * open_ * offset)
             base = center + u * half_len * 0.5 + n * half_width * offset * 0.9
-            _limb(img, to_px(np.stack([base, base + direction * length * size * extension])), self.skin, edge, width, rim=1.5)
+            tip = base + direction * length * size * extension
+            _limb(img, to_px(np.stack([base, tip])), self.skin, edge, width, rim=1.5)
         thumb_dir = _rotate(u, thumb_side * (0.35 + 0.6 * open_))
         thumb_base = center + n * half_width * thumb_side * 0.7 - u * half_len * 0.3
-        _limb(img, to_px(np.stack([thumb_base, thumb_base + thumb_dir * 9.0 * size * (0.6 + 0.4 * open_)])), self.skin, edge, width, rim=1.5)
+        thumb_tip = thumb_base + thumb_dir * 9.0 * size * (0.6 + 0.4 * open_)
+        _limb(img, to_px(np.stack([thumb_base, thumb_tip])), self.skin, edge, width, rim=1.5)
         shape = _ellipse(center, half_len, half_width, np.arctan2(u[1], u[0]))
         _line(img, to_px(np.vstack([shape, shape[:1]])), edge, 1.5)
         _fill(img, to_px(shape), palm)
@@ -230,7 +231,8 @@ def _backdrop(look: Appearance) -> np.ndarray:
     ramp = (ramp - ramp.min()) / (ramp.max() - ramp.min())
     a, b, panel = (np.array(c, dtype=np.float32) for c in look.backdrop)
     img = a + ramp[..., None] * (b - a)
-    blotches = cv2.resize(rng.uniform(0.88, 1.12, size=(4, 7)).astype(np.float32), (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+    coarse = rng.uniform(0.88, 1.12, size=(4, 7)).astype(np.float32)
+    blotches = cv2.resize(coarse, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
     img *= blotches[..., None]
     for _ in range(rng.integers(0, 4)):
         x0, y0 = int(rng.integers(0, WIDTH - 40)), int(rng.integers(0, HEIGHT - 40))
@@ -239,12 +241,20 @@ def _backdrop(look: Appearance) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _ellipse(center: tuple[float, float] | np.ndarray, rx: float, ry: float, angle: float = 0.0, n: int = 28) -> np.ndarray:
+def _ellipse(
+    center: tuple[float, float] | np.ndarray, rx: float, ry: float, angle: float = 0.0, n: int = 28
+) -> np.ndarray:
     """(n, 2) points of an ellipse with semi-axes ``rx`` (along ``angle``) and ``ry``."""
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     c, s = np.cos(angle), np.sin(angle)
     x, y = rx * np.cos(t), ry * np.sin(t)
     return np.stack([x * c - y * s, x * s + y * c], axis=1) + np.asarray(center)
+
+
+def _mirrored(right_half: list[list[float]]) -> np.ndarray:
+    """A left-right symmetric polygon from its right half (listed top to bottom)."""
+    half = np.array(right_half, dtype=np.float64)
+    return np.concatenate([half, half[::-1] * (-1, 1)])
 
 
 def _face_outline() -> np.ndarray:
@@ -288,7 +298,8 @@ def _mix(a: Color, b: Color, t: float) -> Color:
 
 
 def _jitter(color: Color, rng: np.random.Generator, amount: int) -> Color:
-    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in color)  # type: ignore[return-value]
+    shifted = np.clip(np.array(color) + rng.integers(-amount, amount + 1, size=3), 0, 255)
+    return tuple(int(c) for c in shifted)  # type: ignore[return-value]
 
 
 def _random_color(rng: np.random.Generator, lo: int, hi: int) -> Color:

@@ -27,8 +27,8 @@ _EVENT_WORD = 1
 _PARAM_RATE = 1
 _PARAM_PITCH = 3
 _ENVELOPE_WINDOW_S = 0.010
-_LIBC = ctypes.CDLL(None)
 _SILENCE_DB = -35.0  # windows this far below the utterance's loudest window count as silence
+_LIBC = ctypes.CDLL(None)  # for srand(): espeak-ng draws its breath noise from rand()
 
 
 class MergedWordsError(GestsearchError):
@@ -140,17 +140,26 @@ class _Espeak:
         return np.concatenate(self._chunks), self._word_events
 
 
+def check_espeak() -> None:
+    """Raise :class:`GestsearchError` (saying how to install it) unless libespeak-ng loads and initialises."""
+    _Espeak().close()
+
+
 def espeak_available() -> bool:
     """Whether libespeak-ng can be loaded and initialised in this process."""
     try:
-        _Espeak().close()
+        check_espeak()
     except GestsearchError:
         return False
     return True
 
 
 def synthesize(words: Sequence[str], voice: Voice = Voice()) -> Speech:
-    """Speak ``words`` (lower-case, no punctuation) as one phrase; word spans come from espeak's events."""
+    """Speak ``words`` (lower-case, no spaces or punctuation) as one phrase.
+
+    Word starts are espeak-ng's WORD events; raises :class:`MergedWordsError` when espeak-ng
+    speaks two words as one unit (a few function-word pairs such as "of the").
+    """
     if not words:
         raise GestsearchError("cannot synthesise an empty phrase")
     text = " ".join(words)

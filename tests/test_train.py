@@ -1,0 +1,222 @@
+"""`gestsearch.train` end to end on a tiny synthetic corpus: outputs, reload, resume, determinism."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gestsearch.embedding import Embedder, ModelInfo, normalise
+from gestsearch.errors import ConfigError, ModelInputError
+from gestsearch.models import GestSync, JEGAL, TINY, TextBackbone, load_gestsync, load_jegal
+from gestsearch.train import CacheEvent, EpochMetrics, StepEvent, TrainConfig, train
+from gestsearch.train.corpus import read_corpus
+from gestsearch.train.data import featurise, load_or_build
+from gestsearch.train.losses import JegalLoss, modality_dropout
+from gestsearch.train.network import TrainingModel
+from gestsearch.train.tokenizer import build_word_tokenizer, new_text_model
+from gestsearch.train.trainer import TRUNK_SEED
+from gestsearch.train.validate import embed
+
+N_CLIPS = 6
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    from gestsearch.synth import generate_corpus
+
+    out = tmp_path_factory.mktemp("corpus")
+    generate_corpus(out, N_CLIPS, seed=5, workers=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory) -> TrainConfig:
+    return TrainConfig.for_preset(
+        "tiny", epochs=2, batch_size=4, val_fraction=0.34, calibration_frames=64,
+        cache_dir=tmp_path_factory.mktemp("cache"),
+    )
+
+
+@pytest.fixture(scope="module")
+def run_a(corpus, config, tmp_path_factory):
+    events = []
+    out = tmp_path_factory.mktemp("run_a")
+    report = train(corpus, out, config, progress=events.append)
+    return report, events
+
+
+def state_of(out: Path) -> dict[str, torch.Tensor]:
+    state = {}
+    for name in ("gestsync.pth", "jegal.pth"):
+        state.update({f"{name}:{k}": v for k, v in torch.load(out / name, weights_only=True)["state_dict"].items()})
+    from safetensors.torch import load_file
+
+    state.update({f"text:{k}": v for k, v in load_file(out / "text" / "model.safetensors").items()})
+    return state
+
+
+def test_outputs_and_progress(run_a, config):
+    report, events = run_a
+    out = report.out_dir
+    assert (report.n_train, report.n_val, report.epochs, report.skipped) == (4, 2, 2, [])
+    for name in ("gestsync.pth", "jegal.pth", "text/tokenizer.json", "text/config.json", "train_state.pt", "config.json"):
+        assert (out / name).is_file(), name
+    assert report.text_model == str(out / "text")
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == [0, 1, 2]
+    assert lines[0]["loss"] is None and all(m["loss"] > 0 for m in lines[1:])
+    assert all(0 <= m["val_s2g_r5"] <= 100 and m["val_spotting"] is not None for m in lines)
+    assert json.loads((out / "config.json").read_text())["config"]["beta"] == config.beta
+    kinds = [type(e) for e in events]
+    assert kinds.count(CacheEvent) == N_CLIPS and kinds.count(StepEvent) == 2 and kinds.count(EpochMetrics) == 3
+    assert [e.epoch for e in events if isinstance(e, EpochMetrics)] == [0, 1, 2]
+
+
+def test_checkpoints_reload_and_embed_like_training(run_a, corpus):
+    """The saved model, loaded the way every command loads it, gives the trainer's embeddings."""
+    from indexer.media import Track, iter_track_frames, load_audio, probe
+
+    report, _ = run_a
+    gestsync = load_gestsync(report.gestsync)
+    jegal = load_jegal(report.jegal, text_backbone=report.text_model)
+    assert gestsync.config == TINY.gestsync and jegal.config == TINY.jegal
+    embedder = Embedder(gestsync, jegal, ModelInfo("tiny", "test"))
+
+    clip = read_corpus(corpus).clips[0]
+    video, boundaries = clip.video, [list(b) for b in clip.boundaries]
+    track = Track(0, 0, probe(video).n_frames, None, low_gesture=False, hand_fraction=1.0)
+    gestures = embedder.gestures(iter_track_frames(video, track, 64))
+    words = [b[0] for b in boundaries]
+    content = embedder.content(words, load_audio(video), boundaries, "ta")
+    assert gestures.shape == (track.n_frames, 512) and content.shape == (len(words), 512)
+
+    features = featurise(clip, gestsync)
+    model = TrainingModel(gestsync, jegal, jegal.backbone(), train_head=True, train_text=True)
+    emb = embed(model, [features])
+    np.testing.assert_allclose(normalise(emb.gestures[0]), gestures, atol=2e-3)
+    np.testing.assert_allclose(normalise(emb.content[0]), content, atol=2e-3)
+
+
+def test_interrupted_run_resumes_to_the_same_weights(run_a, corpus, config, tmp_path):
+    """Same seed → same weights; an interrupted run resumed from its saved epoch ends where the
+    uninterrupted one did. The second run reuses the feature cache."""
+    out = tmp_path / "run_b"
+    events = []
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_epoch_1(event):
+        events.append(event)
+        if isinstance(event, EpochMetrics) and event.epoch == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(corpus, out, config, progress=stop_after_epoch_1)
+    assert not any(isinstance(e, CacheEvent) for e in events)
+    with pytest.raises(ConfigError, match="holds a training run"):
+        train(corpus, out, config)
+    with pytest.raises(ConfigError, match="beta"):
+        train(corpus, out, replace(config, beta=0.3), resume=True)
+
+    report = train(corpus, out, config, resume=True)
+    assert report.epochs == 2 and [m.epoch for m in report.history] == [0, 1, 2]
+    expected, got = state_of(run_a[0].out_dir), state_of(out)
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def test_a_few_steps_lower_the_loss(run_a, corpus, config):
+    torch.manual_seed(TRUNK_SEED)  # the trainer's GestSync init: its feature cache applies
+    gestsync = GestSync(TINY.gestsync).eval()
+    clips = load_or_build(read_corpus(corpus), gestsync, config.cache_dir, calibration_frames=64).clips
+    assert torch.equal(gestsync.trunk.block1.norm.running_mean, load_gestsync(run_a[0].gestsync).trunk.block1.norm.running_mean)
+    tokenizer = build_word_tokenizer(w for c in clips for w in c.words)
+    backbone = TextBackbone(tokenizer, new_text_model(len(tokenizer)), "tiny")
+    model = TrainingModel(gestsync, JEGAL(TINY.jegal), backbone, train_head=True, train_text=True)
+    loss = JegalLoss()
+    optimizer = torch.optim.AdamW(model.trainable() + list(loss.parameters()), lr=1e-3)
+
+    def eval_loss() -> float:
+        model.train(False)
+        with torch.no_grad():
+            return loss(*model.gestures(clips), *model.content(clips)).total.item()
+
+    before = eval_loss()
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        model.train(True)
+        parts = loss(*model.gestures(clips), *model.content(clips, modality_dropout(len(clips), 0.5, generator)))
+        optimizer.zero_grad()
+        parts.total.backward()
+        optimizer.step()
+    assert eval_loss() < 0.8 * before
+
+
+def test_word_tokenizer_round_trip(tmp_path):
+    tokenizer = build_word_tokenizer(["stop", "the", "wave", "the"])
+    tokenizer.save_pretrained(tmp_path)
+    model = new_text_model(len(tokenizer))
+    model.save_pretrained(tmp_path)
+    backbone = TextBackbone.load(tmp_path)
+    assert backbone.tokenizer.is_fast
+    assert [backbone.tokenizer.convert_tokens_to_ids(t) for t in ("<s>", "<pad>", "</s>", "<unk>")] == [0, 1, 2, 3]
+    assert backbone.tokenizer.convert_ids_to_tokens([4, 5, 6]) == ["the", "stop", "wave"]  # by count, then alphabetical
+    sub = backbone.subwords(["wave", "hello", "the"])
+    assert sub.word_starts == [1, 2, 3]
+    assert backbone.tokenizer(["hello"], is_split_into_words=True)["input_ids"] == [0, 3, 2]
+    assert sub.hidden.shape == (1, 5, 128) and backbone.max_tokens == 128
+
+
+def test_clips_without_words_or_audio_are_skipped(tmp_path):
+    from indexer.media.synthetic import pattern_frames, tone, write_video
+
+    write_video(tmp_path / "silent.mp4", pattern_frames(12, 96, 64))
+    write_video(tmp_path / "untimed.mp4", pattern_frames(12, 96, 64), audio=tone(0.5))
+    (tmp_path / "silent.txt").write_text("Text: hello\nLang: en\n\nWORD, START, END, SCORE\nhello, 0.0, 0.3, 1.0\n")
+    corpus = read_corpus(tmp_path)
+    assert [c.name for c in corpus.clips] == ["silent", "untimed"]
+    gestsync = GestSync(TINY.gestsync)
+    with pytest.raises(ModelInputError, match="no audio"):
+        featurise(corpus.clips[0], gestsync)
+    with pytest.raises(ModelInputError, match="no timed words"):
+        featurise(corpus.clips[1], gestsync)
+    with pytest.raises(ConfigError, match="at least 2"):
+        train(tmp_path, tmp_path / "out", TrainConfig.for_preset("tiny", calibration_frames=0))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: TrainConfig.for_preset("huge"), "unknown model preset"),
+        (lambda: TrainConfig.for_preset("tiny", learning_rate=1), "unknown training setting"),
+        (lambda: TrainConfig(lr=-1.0), "lr=-1.0"),
+        (lambda: TrainConfig(beta=1.5, batch_size=1), "batch_size=1, beta=1.5"),
+    ],
+)
+def test_bad_settings(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+def test_bad_runs(tmp_path, corpus):
+    with pytest.raises(ConfigError, match="not a folder"):
+        train(tmp_path / "nowhere", tmp_path / "out")
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train(corpus, tmp_path / "fresh", resume=True)
+    with pytest.raises(ConfigError, match="pass init"):
+        train(corpus, tmp_path / "paper", TrainConfig.for_preset("paper"))
+
+
+def test_preset_defaults_are_explicit():
+    tiny, paper = TrainConfig.for_preset("tiny"), TrainConfig.for_preset("paper", epochs=3)
+    assert (tiny.lr, tiny.train_gestsync_head, tiny.train_text_backbone) == (1e-3, True, True)
+    assert (paper.lr, paper.train_gestsync_head, paper.train_text_backbone, paper.epochs) == (5e-5, False, False, 3)
+    assert (paper.weight_decay, paper.betas, paper.beta, paper.temperature) == (1e-4, (0.9, 0.98), 0.5, 0.07)
+    assert TrainConfig.from_dict(json.loads(json.dumps(tiny.to_dict()))) == tiny
+    assert TRUNK_SEED == 0
