@@ -309,6 +309,38 @@ def eval_avs_spot(
         console.print(f"{len(report.missing)} clips without media were left out")
 
 
+models_app = typer.Typer(help="The official checkpoints.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("download")
+@handle_errors
+def models_download(
+    out: Annotated[Optional[Path], typer.Option("--dir", help="Where to save [default: $XDG_CACHE_HOME/gestsearch/models].")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="A mirror of the authors' checkpoint folder.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download again even when present.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Download gestsync.pth and jegal.pth (resumable), print and record their SHA-256."""
+    from dataclasses import asdict
+
+    from cli.progress import DownloadProgress
+    from gestsearch.models.download import OFFICIAL_BASE_URL, download_official
+
+    with DownloadProgress(enabled=not json) as progress:
+        files = download_official(out, base_url or OFFICIAL_BASE_URL, force, progress)
+    if json:
+        print_json([asdict(f) for f in files])
+        return
+    for f in files:
+        console.print(f"{f.status:>10}  {f.path}  sha256 {f.sha256}", highlight=False)
+    by_name = {Path(f.path).name: f.path for f in files}
+    console.print(
+        "use them with:  [bold]export GESTSEARCH_GESTSYNC=" + by_name["gestsync.pth"]
+        + " GESTSEARCH_JEGAL=" + by_name["jegal.pth"] + "[/]", highlight=False,
+    )
+
+
 def main() -> None:
     app()
 

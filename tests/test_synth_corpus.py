@@ -10,10 +10,11 @@ import av
 import numpy as np
 import pytest
 
-from gestsearch.errors import GestsearchError
+from gestsearch.errors import GestsearchError, MediaError
 from gestsearch.synth import LEXICON, MANIFEST_COLUMNS, generate_corpus
 from gestsearch.synth import speech
 from gestsearch.synth.corpus import clip_name, sample_clip
+from gestsearch.synth.encode import write_mp4
 from gestsearch.synth.speech import espeak_available
 from indexer.media import force_align, iter_frames, load_audio, load_transcript, probe
 
@@ -177,3 +178,9 @@ def test_unwritable_output_is_an_error(tmp_path: Path):
     blocker.write_text("not a directory")
     with pytest.raises(GestsearchError, match="cannot create"):
         generate_corpus(blocker / "corpus", 1, 0)
+
+
+def test_encoding_errors_name_the_file(tmp_path: Path):
+    target = tmp_path / "missing" / "clip.mp4"
+    with pytest.raises(MediaError, match="missing/clip.mp4"):
+        write_mp4(target, np.zeros((2, 270, 480, 3), dtype=np.uint8), np.zeros(1280, dtype=np.float32))

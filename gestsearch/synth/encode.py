@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 
 from gestsearch.errors import MediaError
+from gestsearch.synth.motion import FPS
+from gestsearch.synth.speech import SAMPLE_RATE
 
-FPS = 25
-SAMPLE_RATE = 16_000
 # The same frames always give the same bytes: one encoder thread, no wall-clock metadata, and
 # no macroblock-tree rate control (with it this libx264 build gives one of several outputs at
 # random for the same input at 480x270, measured ~1 run in 3).

@@ -1,8 +1,8 @@
 """Drawing the articulated upper body with OpenCV: 480x270 RGB frames, one speaker, pre-cropped style.
 
-The chin sits on rows ~92-106 so that the project's face masking (black down to ~15 px below
-the chin, or the top 110 rows as a fallback) hides the face but never the gesturing hands,
-which stay below the shoulder line.
+The chin sits on rows 92-106 so that the project's face masking (black down to ~15 px below the
+chin, or the top 110 rows as a fallback) hides the face but not the gestures: wrists stay below
+the shoulder line (>= 20 px under the mask), only the fingertips of raised hands come near it.
 """
 
 from __future__ import annotations
@@ -202,8 +202,7 @@ class _Painter:
         thumb_side = -side * (1.0 if facing >= 0 else -1.0)
         half_len, half_width = 8.0 * size, 7.0 * size * (0.45 + 0.55 * abs(facing))
         center = wrist + u * 6.0 * size
-        palm = self.palm if facing > 0 else self.skin
-        palm = _mix(self.skin, palm, abs(facing))
+        palm = _mix(self.skin, self.palm, max(facing, 0.0))  # the palm side is lighter
         edge = _shade(self.skin, 0.6)
         width = 3.4 * size * self.look.scale
         lengths = (15.0, 16.5, 15.0, 12.0)  # index, middle, ring, little
