@@ -309,6 +309,62 @@ def eval_avs_spot(
         console.print(f"{len(report.missing)} clips without media were left out")
 
 
+@app.command()
+@handle_errors
+def synth(
+    out: Annotated[Path, typer.Argument(help="Output folder: NAME.mp4 + NAME.txt per clip and manifest.csv.")],
+    clips: Annotated[int, typer.Option("--clips", min=1, help="Number of clips.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Same seed, same corpus; other seeds, other clips.")] = 0,
+    json: JsonOpt = False,
+) -> None:
+    """Render a synthetic gesture corpus: a body gesturing a lexicon of words to espeak-ng speech."""
+    from dataclasses import asdict
+
+    from cli.progress import StageProgress
+    from gestsearch.synth import generate_corpus
+
+    with StageProgress(enabled=not json) as progress:
+        summary = generate_corpus(out, clips, seed, lambda done, total: progress("clips", done, total))
+    if json:
+        print_json(asdict(summary))
+    else:
+        console.print(f"wrote {clips} clips and manifest.csv to [bold]{out}[/]")
+
+
+@app.command()
+@handle_errors
+def demo(
+    out: Annotated[Path, typer.Argument(help="Working folder for the archive, index and report.")] = Path("gestsearch-demo"),
+    clips: Annotated[int, typer.Option("--clips", min=4, help="Clips in the synthetic archive.")] = 60,
+    gestsync: GestsyncOpt = None,
+    jegal: JegalOpt = None,
+    text_model: TextModelOpt = None,
+    device: DeviceOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Build a synthetic gesture archive, index it, search it, check the hits and write an HTML report."""
+    from dataclasses import asdict
+
+    from gestsearch.demo import run_demo
+
+    s = settings(config, gestsync=gestsync, jegal=jegal, text_model=text_model, device=device)
+    embedder = embedder_for(s)
+    result = run_demo(out, embedder, clips, say=note)
+    if json:
+        print_json({"report": str(result.report), "checks": [asdict(c) for c in result.checks],
+                    "results": [r.to_dict() for r in result.results]})
+    else:
+        for r in result.results:
+            print_hits(r)
+        for c in result.checks:
+            mark = "[green]✓[/]" if c.ok else "[red]✗[/]"
+            console.print(f"{mark} {c.query!r}: {c.detail}", highlight=False)
+        console.print(f"report: [bold]{result.report.resolve()}[/]")
+    if not all(c.ok for c in result.checks):
+        raise typer.Exit(1)
+
+
 models_app = typer.Typer(help="The official checkpoints.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 

@@ -2,7 +2,9 @@
 
 With word timings, a clip is a spoken phrase: words are grouped at pauses longer than
 ``pause_s``, phrases longer than ``max_s`` are split between words, and phrases shorter than
-``min_s`` are merged with the nearer neighbour when the result stays within ``max_s``.
+``min_s`` are merged with the nearer neighbour when the result stays within ``max_s``. The
+clip then reaches ``pad_s`` beyond the phrase on both sides (within the track), because
+gestures often start a few hundred ms before the word they go with.
 Without timings, clips are fixed windows of ``window_s`` every ``hop_s`` (the last one
 aligned with the end of the track; a shorter track is one clip).
 """
@@ -20,6 +22,7 @@ class ClipPolicy:
     min_s: float = 2.0
     max_s: float = 8.0
     pause_s: float = 0.5
+    pad_s: float = 0.5
     window_s: float = 4.0
     hop_s: float = 2.0
 
@@ -44,7 +47,8 @@ def phrase_spans(words: list[Word], track_start: int, track_end: int, policy: Cl
                 continue
         phrases.append([w])
     phrases = _merge_short(phrases, policy)
-    return [Span(p[0][1], p[-1][2], tuple(p)) for p in phrases]
+    pad = round(policy.pad_s * FPS)
+    return [Span(max(track_start, p[0][1] - pad), min(track_end - 1, p[-1][2] + pad), tuple(p)) for p in phrases]
 
 
 def _merge_short(phrases: list[list[Word]], policy: ClipPolicy) -> list[list[Word]]:

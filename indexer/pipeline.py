@@ -125,7 +125,7 @@ def index_folder(
             gone = [v.path for v in store.videos() if _under(v.path, folder) and v.path not in present]
             store.remove_videos(gone)
             summary.removed = gone
-        store.refresh_ann()
+        store.optimize()  # compacts the per-video fragments and refreshes the FAISS sidecar
     return summary
 
 
