@@ -244,14 +244,14 @@ def eval_avs_ret(
     json: JsonOpt = False,
 ) -> None:
     """AVS-Ret: Recall@K and median rank, speech→gesture and gesture→speech."""
-    from cli.progress import StageProgress
+    from cli.progress import stage_progress
     from gestsearch.eval.avs import evaluate_retrieval
     from gestsearch.search.scoring import DEFAULT_COUPLING_WEIGHT
 
     s = settings(config, gestsync=gestsync, jegal=jegal, text_model=text_model, device=device)
     embedder = embedder_for(s)
     weight = DEFAULT_COUPLING_WEIGHT if coupling_weight is None else coupling_weight
-    with StageProgress(enabled=not json) as progress:
+    with stage_progress(enabled=not json) as progress:
         report = evaluate_retrieval(csv, media, embedder, modalities, db, candidates, weight, progress)
     if ranks_csv:
         report.write_ranks(ranks_csv)
@@ -291,12 +291,12 @@ def eval_avs_spot(
     json: JsonOpt = False,
 ) -> None:
     """AVS-Spot: word-spotting accuracy (peak within the word ±margin, score ≥ threshold)."""
-    from cli.progress import StageProgress
+    from cli.progress import stage_progress
     from gestsearch.eval.avs import evaluate_spotting
 
     s = settings(config, gestsync=gestsync, jegal=jegal, text_model=text_model, device=device)
     embedder = embedder_for(s)
-    with StageProgress(enabled=not json) as progress:
+    with stage_progress(enabled=not json) as progress:
         report = evaluate_spotting(csv, media, embedder, modalities, db, threshold, frame_margin, progress)
     if json:
         print_json(report.to_dict())
@@ -320,10 +320,10 @@ def synth(
     """Render a synthetic gesture corpus: a body gesturing a lexicon of words to espeak-ng speech."""
     from dataclasses import asdict
 
-    from cli.progress import StageProgress
+    from cli.progress import stage_progress
     from gestsearch.synth import generate_corpus
 
-    with StageProgress(enabled=not json) as progress:
+    with stage_progress(enabled=not json) as progress:
         summary = generate_corpus(out, clips, seed, lambda done, total: progress("clips", done, total))
     if json:
         print_json(asdict(summary))
@@ -380,10 +380,10 @@ def models_download(
     """Download gestsync.pth and jegal.pth (resumable), print and record their SHA-256."""
     from dataclasses import asdict
 
-    from cli.progress import DownloadProgress
+    from cli.progress import download_progress
     from gestsearch.models.download import OFFICIAL_BASE_URL, download_official
 
-    with DownloadProgress(enabled=not json) as progress:
+    with download_progress(enabled=not json) as progress:
         files = download_official(out, base_url or OFFICIAL_BASE_URL, force, progress)
     if json:
         print_json([asdict(f) for f in files])

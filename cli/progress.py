@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from cli.output import errors
 
@@ -43,42 +52,14 @@ class IndexProgress:
             self.bar.advance(self.frames_task, n)
 
 
-class StageProgress:
-    """One bar per named stage, fed by ``progress(stage, done, total)`` callbacks."""
+class KeyedProgress:
+    """One bar per name, fed by ``progress(name, done, total)`` callbacks."""
 
-    def __init__(self, enabled: bool = True):
-        self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=errors, disable=not enabled,
-        )
+    def __init__(self, *columns, enabled: bool = True):
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), *columns, console=errors, disable=not enabled)
         self.tasks: dict[str, int] = {}
 
-    def __enter__(self) -> StageProgress:
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(*exc)
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.bar.add_task(stage, total=total)
-        self.bar.update(self.tasks[stage], completed=done, total=total)
-
-
-class DownloadProgress:
-    """Byte progress per file, fed by ``progress(name, done, total)``."""
-
-    def __init__(self, enabled: bool = True):
-        from rich.progress import DownloadColumn, TransferSpeedColumn
-
-        self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-            console=errors, disable=not enabled,
-        )
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self) -> DownloadProgress:
+    def __enter__(self) -> KeyedProgress:
         self.bar.__enter__()
         return self
 
@@ -89,3 +70,13 @@ class DownloadProgress:
         if name not in self.tasks:
             self.tasks[name] = self.bar.add_task(name, total=total)
         self.bar.update(self.tasks[name], completed=done, total=total)
+
+
+def stage_progress(enabled: bool = True) -> KeyedProgress:
+    """Counts of items per stage."""
+    return KeyedProgress(MofNCompleteColumn(), TimeRemainingColumn(), enabled=enabled)
+
+
+def download_progress(enabled: bool = True) -> KeyedProgress:
+    """Bytes per file."""
+    return KeyedProgress(DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), enabled=enabled)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import tempfile
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -97,9 +97,7 @@ def evaluate_retrieval(
     progress: Progress | None = None,
 ) -> RetrievalReport:
     """Both protocols: (1) official pooled cosine, (2) the engine's ANN + word-coupling re-rank."""
-    with ExitStack() as stack:
-        db = db or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gestsearch-eval-")))
-        store = stack.enter_context(GestureStore.open(db, fingerprint=embedder.info.fingerprint, create=True))
+    with _eval_store(db, embedder) as (store, db):
         g = build_gallery(csv_path, media_root, embedder, modalities, store, db, "ret", progress)
         n = len(g.rows)
         pooled_g = np.stack([normalise(x.mean(0)) for x in g.gestures])
@@ -147,9 +145,7 @@ def evaluate_spotting(
     progress: Progress | None = None,
 ) -> SpottingReport:
     """Per clip: the target word's spotting peak over frames (softmax over the clip's words at 0.07)."""
-    with ExitStack() as stack:
-        db = db or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gestsearch-eval-")))
-        store = stack.enter_context(GestureStore.open(db, fingerprint=embedder.info.fingerprint, create=True))
+    with _eval_store(db, embedder) as (store, db):
         g = build_gallery(csv_path, media_root, embedder, modalities, store, db, "spot", progress)
     per_clip, correct = [], []
     for row, gesture, content in zip(g.rows, g.gestures, g.content):
@@ -166,6 +162,14 @@ def evaluate_spotting(
         modalities=modalities, model=embedder.info.name, accuracy=100.0 * float(np.mean(correct)),
         threshold=threshold, frame_margin=frame_margin, per_clip=per_clip,
     )
+
+
+@contextmanager
+def _eval_store(db: Path | None, embedder: Embedder) -> Iterator[tuple[GestureStore, Path]]:
+    """The index holding the gallery: ``db`` when given (kept as a cache), else a temporary one."""
+    with ExitStack() as stack:
+        db = db or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gestsearch-eval-")))
+        yield stack.enter_context(GestureStore.open(db, fingerprint=embedder.info.fingerprint, create=True)), db
 
 
 def build_gallery(
