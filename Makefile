@@ -18,7 +18,7 @@ test: setup
 	bash scripts/test.sh
 
 bench: setup
-	$(PY) benchmarks/run_all.py
+	for b in bench_trunk bench_index bench_search bench_ann bench_store bench_synth bench_media_memory; do $(PY) benchmarks/$$b.py; done
 
 clean:
 	rm -rf $(VENV) gestsearch-demo

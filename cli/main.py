@@ -23,7 +23,7 @@ GestsyncOpt = Annotated[Optional[Path], typer.Option("--gestsync", help="GestSyn
 JegalOpt = Annotated[Optional[Path], typer.Option("--jegal", help="JEGAL checkpoint (jegal.pth).")]
 TextModelOpt = Annotated[Optional[str], typer.Option("--text-model", help="Text backbone: Hugging Face id or local directory [default: FacebookAI/xlm-roberta-base].")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N [default: auto].")]
-BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="GestSync windows per forward pass [default: 48].")]
+BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="GestSync windows per transformer call [default: 256].")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML config file [default: $XDG_CONFIG_HOME/gestsearch/config.toml].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 

@@ -24,7 +24,7 @@ class Settings:
     text_model: str = DEFAULT_TEXT_MODEL  # Hugging Face id or local directory (model + tokenizer)
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", "cuda:1"...
     db: Path = Path("gestsearch.lance")
-    batch_size: int = 48  # GestSync windows per forward pass
+    batch_size: int = 256  # GestSync windows per transformer call (the trunk runs once per chunk)
     chunk_frames: int = 64  # frames decoded and embedded at a time (bounds memory)
     asr_model: str | None = None  # local Whisper directory for transcript-less audio (optional)
 

@@ -39,7 +39,7 @@ class ModelInfo:
 class Embedder:
     """GestSync + JEGAL with the batching and streaming the project uses everywhere."""
 
-    def __init__(self, gestsync: GestSync, jegal: JEGAL, info: ModelInfo, batch_size: int = 48):
+    def __init__(self, gestsync: GestSync, jegal: JEGAL, info: ModelInfo, batch_size: int = 256):
         self.gestsync = gestsync
         self.jegal = jegal
         self.info = info

@@ -15,7 +15,7 @@ def test_precedence(tmp_path, monkeypatch):
     s = Settings.load(config, device="cuda")
     assert s.jegal == Path("/models/jegal.pth") and s.batch_size == 16 and s.device == "cuda"
     monkeypatch.delenv("GESTSEARCH_BATCH_SIZE")
-    assert Settings.load(tmp_path / "absent.toml").batch_size == 48
+    assert Settings.load(tmp_path / "absent.toml").batch_size == 256
 
 
 def test_default_config_location(tmp_path, monkeypatch):

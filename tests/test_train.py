@@ -140,7 +140,7 @@ def test_a_few_steps_lower_the_loss(run_a, corpus, config):
     backbone = TextBackbone(tokenizer, new_text_model(len(tokenizer)), "tiny")
     model = TrainingModel(gestsync, JEGAL(TINY.jegal), backbone, train_head=True, train_text=True)
     loss = JegalLoss()
-    optimizer = torch.optim.AdamW(model.trainable() + list(loss.parameters()), lr=1e-3)
+    optimizer = torch.optim.AdamW(model.trainable() + list(loss.parameters()), lr=config.lr)
 
     def eval_loss() -> float:
         model.train(False)
@@ -149,13 +149,13 @@ def test_a_few_steps_lower_the_loss(run_a, corpus, config):
 
     before = eval_loss()
     generator = torch.Generator().manual_seed(0)
-    for _ in range(5):
+    for _ in range(8):
         model.train(True)
         parts = loss(*model.gestures(clips), *model.content(clips, modality_dropout(len(clips), 0.5, generator)))
         optimizer.zero_grad()
         parts.total.backward()
         optimizer.step()
-    assert eval_loss() < 0.8 * before
+    assert eval_loss() < 0.9 * before
 
 
 def test_word_tokenizer_round_trip(tmp_path):
@@ -215,7 +215,7 @@ def test_bad_runs(tmp_path, corpus):
 
 def test_preset_defaults_are_explicit():
     tiny, paper = TrainConfig.for_preset("tiny"), TrainConfig.for_preset("paper", epochs=3)
-    assert (tiny.lr, tiny.train_gestsync_head, tiny.train_text_backbone) == (1e-3, True, True)
+    assert (tiny.lr, tiny.train_gestsync_head, tiny.train_text_backbone) == (3e-4, True, True)
     assert (paper.lr, paper.train_gestsync_head, paper.train_text_backbone, paper.epochs) == (5e-5, False, False, 3)
     assert (paper.weight_decay, paper.betas, paper.beta, paper.temperature) == (1e-4, (0.9, 0.98), 0.5, 0.07)
     assert TrainConfig.from_dict(json.loads(json.dumps(tiny.to_dict()))) == tiny

@@ -19,6 +19,7 @@ from gestsearch.models.layers import MLP, SinusoidalPositions
 
 FRAME_SHAPE = (270, 480, 3)
 PAD = 12  # edge padding (frames) at each end: window i is centred on frame i
+WINDOW_BATCH = 256  # windows per transformer call (the released code used 48 whole-network windows)
 
 
 class ConvBlock(nn.Sequential):
@@ -111,7 +112,7 @@ class GestSync(nn.Module):
 
     # -- per-frame features ------------------------------------------------------------
     @torch.no_grad()
-    def frame_features(self, frames: torch.Tensor, batch_size: int = 48, chunk_frames: int = 64) -> torch.Tensor:
+    def frame_features(self, frames: torch.Tensor, batch_size: int = WINDOW_BATCH, chunk_frames: int = 64) -> torch.Tensor:
         """(T, 270, 480, 3) masked RGB in [0,1] → (T, out_dim) per-frame features.
 
         Same numbers as the released procedure (edge-pad 12 frames, one 25-frame window per
@@ -125,21 +126,23 @@ class GestSync(nn.Module):
         return torch.cat(parts)
 
     @torch.no_grad()
-    def stream_features(self, chunks: Iterable[torch.Tensor], batch_size: int = 48) -> Iterator[torch.Tensor]:
+    def stream_features(self, chunks: Iterable[torch.Tensor], batch_size: int = WINDOW_BATCH) -> Iterator[torch.Tensor]:
         """Per-frame features of a clip given as consecutive frame chunks; memory stays bounded.
 
         Yields (n, out_dim) tensors in frame order; their lengths add up to the number of frames.
         """
         span = self.config.steps_per_window
         pending = torch.zeros(0, self.config.dim, device=self.device)  # trunk steps not yet consumed
-        for steps in self.stream_steps(chunks):
-            pending = torch.cat([pending, steps])
-            n_windows = len(pending) - span + 1
+        for new in self.stream_steps(chunks):
+            pending = torch.cat([pending, new])
+            n_windows = (len(pending) - span + 1) // batch_size * batch_size  # whole batches only
             if n_windows > 0:
-                yield self.window_features(pending, batch_size)
+                yield self.window_features(pending[: n_windows + span - 1], batch_size)
                 pending = pending[n_windows:]
+        if len(pending) >= span:
+            yield self.window_features(pending, batch_size)
 
-    def window_features(self, steps: torch.Tensor, batch_size: int = 48) -> torch.Tensor:
+    def window_features(self, steps: torch.Tensor, batch_size: int = WINDOW_BATCH) -> torch.Tensor:
         """(n + 20, dim) consecutive trunk steps → (n, out_dim): one window per frame, mean of its outputs."""
         return torch.cat([self.encode_windows(w).mean(1) for w in self.windows(steps).split(batch_size)])
 

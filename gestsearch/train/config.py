@@ -5,7 +5,7 @@
 =====================  ==========================  ===================================
 setting                ``tiny`` (from scratch)      ``paper`` (fine-tune official)
 =====================  ==========================  ===================================
-lr                     1e-3                         5e-5 (the paper's)
+lr                     3e-4                         5e-5 (the paper's)
 epochs / batch size    30 / 64                      10 / 32
 GestSync window head   trained                      frozen (features cached)
 text backbone          trained (word-level, ours)   frozen (XLM-R, as released)
@@ -27,7 +27,7 @@ from gestsearch.errors import ConfigError
 
 PRESET_DEFAULTS: dict[str, dict[str, object]] = {
     "tiny": dict(
-        lr=1e-3, epochs=30, batch_size=64,
+        lr=3e-4, epochs=30, batch_size=64,
         train_gestsync_head=True, train_text_backbone=True, calibration_frames=1024,
     ),
     "paper": dict(
@@ -42,7 +42,7 @@ class TrainConfig:
     preset: str = "tiny"  # model sizes when training from scratch ("tiny"); "paper" needs init checkpoints
     epochs: int = 30
     batch_size: int = 64  # clips per step: the InfoNCE negatives are the other clips of the batch
-    lr: float = 1e-3  # peak learning rate, after a linear warm-up; cosine decay to 0
+    lr: float = 3e-4  # peak learning rate, after a linear warm-up; cosine decay to 0
     weight_decay: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.98)
     warmup: float = 0.05  # share of all steps spent warming up

@@ -35,6 +35,7 @@ from gestsearch.train.corpus import Boundary, Corpus, CorpusClip
 
 FORMAT = 1  # bump when the cache layout or the feature recipe changes
 CHUNK_FRAMES = 64
+MIN_CALIBRATION_CHUNK = 8  # frames: 4 trunk steps
 SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
 CacheProgress = Callable[[int, int], None]  # (clips done, total)
 
@@ -83,7 +84,6 @@ def load_or_build(
     corpus: Corpus,
     gestsync: GestSync,
     cache_dir: Path,
-    calibrate_on: list[CorpusClip] | None = None,
     calibration_frames: int = 0,
     mask: bool = True,
     max_frames: int = 500,
@@ -91,23 +91,22 @@ def load_or_build(
 ) -> FeatureSet:
     """Features of every clip of ``corpus``, from the cache file when it matches, else computed and saved.
 
-    With ``calibrate_on`` and ``calibration_frames`` > 0, the trunk's BatchNorm statistics are
-    first recomputed on up to that many frames of those clips. Either way ``gestsync.trunk``
-    ends up as the cache stores it. Clips longer than ``max_frames`` or without usable words or
+    With ``calibration_frames`` > 0, the trunk's BatchNorm statistics are first recomputed on
+    that many frames from the corpus's first clips (input statistics only: no labels are used).
+    Either way ``gestsync.trunk`` ends up as the cache stores it. Clips longer than ``max_frames`` or without usable words or
     audio are skipped, with the reason.
     """
-    calibration = calibration_frames if calibrate_on else 0
     key = hashlib.sha256(
-        f"{FORMAT}:{corpus.fingerprint()}:{trunk_fingerprint(gestsync.trunk)}:{calibration}:{mask}:{max_frames}".encode()
+        f"{FORMAT}:{corpus.fingerprint()}:{trunk_fingerprint(gestsync.trunk)}:{calibration_frames}:{mask}:{max_frames}".encode()
     ).hexdigest()
     path = Path(cache_dir) / f"features-{key[:16]}.pt"
     cached = _read(path, key)
     if cached is not None:
         gestsync.trunk.load_state_dict(cached["trunk"])
         return FeatureSet([ClipFeatures.from_dict(c) for c in cached["clips"]], cached["skipped"], path)
-    if calibration:
-        frames = itertools.chain.from_iterable(_frames(clip.video, mask) for clip in calibrate_on)
-        calibrate_batchnorm(gestsync.trunk, _take_frames(frames, calibration))
+    if calibration_frames:
+        frames = itertools.chain.from_iterable(_frames(clip.video, mask) for clip in corpus.clips)
+        calibrate_batchnorm(gestsync.trunk, _take_frames(frames, calibration_frames))
     clips, skipped = [], [f"{name}: no media" for name in corpus.missing]
     for done, clip in enumerate(corpus.clips, start=1):
         try:
@@ -174,14 +173,15 @@ def _frames(video: Path, mask: bool) -> Iterator[np.ndarray]:
 
 
 def _take_frames(chunks: Iterable[np.ndarray], n: int) -> Iterator[torch.Tensor]:
-    """Chunks with ``n`` frames in all (the last one cut); chunks shorter than 5 frames are left out."""
+    """Chunks with ``n`` frames in all (the last one cut); chunks of fewer than ``MIN_CALIBRATION_CHUNK``
+    frames are left out (BatchNorm needs several trunk steps per batch)."""
     for chunk in chunks:
-        if n < 5:
+        if n < MIN_CALIBRATION_CHUNK:
             return
         chunk = chunk[:n]
-        if len(chunk) >= 5:
+        if len(chunk) >= MIN_CALIBRATION_CHUNK:
             yield torch.from_numpy(chunk)
-        n -= len(chunk)
+            n -= len(chunk)
 
 
 def _read(path: Path, key: str) -> dict | None:

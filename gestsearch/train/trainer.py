@@ -31,7 +31,7 @@ import torch
 from gestsearch.errors import ConfigError
 from gestsearch.models import JEGAL, PRESETS, GestSync, TextBackbone, load_gestsync, load_jegal
 from gestsearch.train.config import TrainConfig
-from gestsearch.train.corpus import Corpus, read_corpus
+from gestsearch.train.corpus import read_corpus
 from gestsearch.train.data import ClipFeatures, load_or_build
 from gestsearch.train.losses import JegalLoss, modality_dropout
 from gestsearch.train.network import TrainingModel

@@ -1,0 +1,130 @@
+"""Train the tiny preset on a synthetic corpus; report held-out retrieval and spotting against chance.
+
+    .venv/bin/python benchmarks/train_tiny.py OUT [--work DIR] [--train-clips 1500] [--heldout-clips 200]
+                                              [--epochs N] [--lr LR] [--batch-size B] [--beta B] [--seed S]
+
+1. ``generate_corpus`` writes WORK/train (seed 1) and a held-out gallery WORK/heldout (seed 2:
+   other phrases, bodies, voices), unless they are there already (WORK defaults to OUT/corpora).
+2. ``train`` fits the tiny preset from scratch on WORK/train, validating on the held-out
+   gallery after every epoch; the feature caches go to WORK/cache so reruns skip them.
+3. The final held-out numbers (content = text + speech): S→G and G→S R@5 over the whole gallery
+   (the AVS-Ret protocol: pooled vectors, cosine), AVS-Spot accuracy (the target word's peak
+   frame within its boundary ± 9 frames and softmax score ≥ 0.5), each against chance and
+   against the untrained model (epoch 0).
+
+OUT receives the model (gestsync.pth, jegal.pth, text/: what gestsearch/assets/tiny/ ships),
+metrics.jsonl and benchmark.json; the script prints a Markdown table and the exact command.
+Run it on an otherwise idle machine: timings are part of the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gestsearch.eval.manifest import read_manifest
+from gestsearch.train import EpochMetrics, StepEvent, TrainConfig, train
+
+FRAME_MARGIN = 9
+RECALL_AT = 5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--work", type=Path, help="corpora and feature caches (default: OUT/corpora)")
+    parser.add_argument("--train-clips", type=int, default=1500)
+    parser.add_argument("--heldout-clips", type=int, default=200)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--beta", type=float)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    work = args.work or args.out / "corpora"
+    started = time.perf_counter()
+
+    train_dir = corpus(work / "train", args.train_clips, seed=1)
+    heldout_dir = corpus(work / "heldout", args.heldout_clips, seed=2)
+    corpora_s = time.perf_counter() - started
+
+    config = TrainConfig.for_preset(
+        "tiny", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, beta=args.beta, seed=args.seed,
+        val_corpus=heldout_dir, cache_dir=work / "cache",
+    )
+    report = train(train_dir, args.out, config, progress=show)
+    final, untrained = report.final, report.history[0]
+    chance = chance_levels(heldout_dir, report.n_val)
+    results = {
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "train_clips": report.n_train,
+        "heldout_clips": report.n_val,
+        "skipped": report.skipped,
+        "config": config.to_dict(),
+        "final": final.__dict__,
+        "untrained": untrained.__dict__,
+        "chance": chance,
+        "seconds": {"corpora": corpora_s, "train_incl_cache": report.seconds,
+                    "epochs": sum(m.seconds for m in report.history[1:])},
+    }
+    (args.out / "benchmark.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(table(final, untrained, chance, report.n_val))
+    print(f"\ntrain clips {report.n_train}, held-out gallery {report.n_val}, {config.epochs} epochs; "
+          f"corpora {corpora_s / 60:.1f} min, caches + training {report.seconds / 60:.1f} min "
+          f"(epochs alone {results['seconds']['epochs'] / 60:.1f} min)")
+    print(f"model: {report.gestsync}, {report.jegal}, {report.text_model}")
+    print(f"reproduce: {results['command']}")
+
+
+def corpus(path: Path, n_clips: int, seed: int) -> Path:
+    """The synthetic corpus at ``path``, generated unless its manifest has ``n_clips`` rows already."""
+    from gestsearch.synth import MANIFEST_NAME, generate_corpus
+
+    manifest = path / MANIFEST_NAME
+    if not (manifest.is_file() and len(read_manifest(manifest)) == n_clips):
+        print(f"generating {n_clips} clips (seed {seed}) in {path}", flush=True)
+        generate_corpus(path, n_clips, seed)
+    return path
+
+
+def chance_levels(heldout: Path, n_gallery: int) -> dict[str, float]:
+    """Retrieval: K/N. Spotting: the share of frames a uniformly random peak may fall on (target
+    boundary ± 9 frames, inside the clip), averaged over clips; the score threshold is ignored, so
+    this is an upper bound on chance."""
+    shares = []
+    for row in read_manifest(heldout / "manifest.csv"):
+        _, start, end = row.target_boundary
+        lo, hi = max(0, start - FRAME_MARGIN), min(row.num_frames - 1, end + FRAME_MARGIN)
+        shares.append((hi - lo + 1) / row.num_frames)
+    return {"r5": 100.0 * RECALL_AT / n_gallery, "spotting": 100.0 * float(np.mean(shares))}
+
+
+def table(final: EpochMetrics, untrained: EpochMetrics, chance: dict[str, float], n: int) -> str:
+    rows = [
+        (f"S→G R@5 (gallery {n})", final.val_s2g_r5, untrained.val_s2g_r5, chance["r5"]),
+        (f"G→S R@5 (gallery {n})", final.val_g2s_r5, untrained.val_g2s_r5, chance["r5"]),
+        ("spotting accuracy", final.val_spotting, untrained.val_spotting, chance["spotting"]),
+    ]
+    lines = ["| held-out, text + speech | trained | untrained | chance |", "|---|---|---|---|"]
+    lines += [f"| {name} | {a:.1f} % | {b:.1f} % | {c:.1f} % |" for name, a, b, c in rows]
+    return "\n".join(lines)
+
+
+def show(event) -> None:
+    if isinstance(event, StepEvent) and (event.step % 5 == 0 or event.step == event.steps):
+        print(f"  epoch {event.epoch} step {event.step}/{event.steps} loss {event.loss:.3f} "
+              f"(seq {event.seq_loss:.3f}, couple {event.couple_loss:.3f}) lr {event.lr:.2e}", flush=True)
+    elif isinstance(event, EpochMetrics):
+        loss = "" if event.loss is None else f"loss {event.loss:.3f} "
+        print(f"epoch {event.epoch}: {loss}val S→G R@5 {event.val_s2g_r5:.1f} G→S R@5 {event.val_g2s_r5:.1f} "
+              f"spotting {event.val_spotting:.1f} ({event.seconds:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
