@@ -21,10 +21,10 @@ app = typer.Typer(
 # -- options shared by every command that runs the models ----------------------------------
 GestsyncOpt = Annotated[Optional[Path], typer.Option("--gestsync", help="GestSync checkpoint (gestsync.pth). Default: config/env, else the bundled demo model.")]
 JegalOpt = Annotated[Optional[Path], typer.Option("--jegal", help="JEGAL checkpoint (jegal.pth).")]
-TextModelOpt = Annotated[Optional[str], typer.Option("--text-model", help="Text backbone: Hugging Face id or local directory [default: FacebookAI/xlm-roberta-base].")]
-DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N [default: auto].")]
-BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="GestSync windows per transformer call [default: 256].")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML config file [default: $XDG_CONFIG_HOME/gestsearch/config.toml].")]
+TextModelOpt = Annotated[Optional[str], typer.Option("--text-model", help="Text backbone: Hugging Face id or local directory (default: FacebookAI/xlm-roberta-base).")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N (default: auto).")]
+BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="GestSync windows per transformer call (default: 256).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML config file (default: $XDG_CONFIG_HOME/gestsearch/config.toml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
@@ -78,7 +78,7 @@ def embed(
         console.print(f"wrote [bold]{out}[/]: {', '.join(x for x in (frames, words) if x)}")
 
 
-DbOpt = Annotated[Optional[Path], typer.Option("--db", help="Index directory [default: ./gestsearch.lance, or GESTSEARCH_DB].")]
+DbOpt = Annotated[Optional[Path], typer.Option("--db", help="Index directory (default: ./gestsearch.lance, or GESTSEARCH_DB).")]
 
 
 @app.command()
@@ -333,6 +333,56 @@ def synth(
 
 @app.command()
 @handle_errors
+def train(
+    corpus: Annotated[Path, typer.Argument(help="A corpus folder: videos + WhisperX .txt word files (e.g. from `gestsearch synth`).")],
+    out: Annotated[Path, typer.Argument(help="Output folder: gestsync.pth, jegal.pth (official format), text/, metrics.jsonl.")],
+    preset: Annotated[str, typer.Option("--preset", help="tiny (from scratch, CPU) or paper (fine-tune official checkpoints).")] = "tiny",
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=2, help="Clips per step (the InfoNCE negatives).")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (tiny 1e-3, paper 5e-5).")] = None,
+    beta: Annotated[Optional[float], typer.Option("--beta", min=0.0, max=1.0, help="Loss = β·L_seq + (1−β)·L_couple (0.5).")] = None,
+    fixed_temperature: Annotated[bool, typer.Option("--fixed-temperature", help="Keep the temperature at 0.07 instead of learning it.")] = False,
+    val_corpus: Annotated[Optional[Path], typer.Option("--val-corpus", help="Validate on this corpus instead of a held-out share.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in OUT.")] = False,
+    gestsync: GestsyncOpt = None,
+    jegal: JegalOpt = None,
+    text_model: TextModelOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Train JEGAL with the paper's objective (sequence + word-coupling InfoNCE), resumable, deterministic."""
+    from dataclasses import asdict
+
+    from cli.progress import TrainProgress
+    from gestsearch.config import DEFAULT_TEXT_MODEL
+    from gestsearch.train import TrainConfig
+    from gestsearch.train import train as run_training
+
+    config = TrainConfig.for_preset(
+        preset, epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, val_corpus=val_corpus, seed=seed,
+        learn_temperature=False if fixed_temperature else None,
+    )
+    init = None
+    if preset == "paper":
+        if not (gestsync and jegal):
+            raise typer.BadParameter("the paper preset fine-tunes official checkpoints: give --gestsync and --jegal")
+        init = (gestsync, jegal, text_model or DEFAULT_TEXT_MODEL)
+    with TrainProgress(enabled=not json) as progress:
+        report = run_training(corpus, out, config, init, resume, progress)
+    if json:
+        print_json({**asdict(report), "final": asdict(report.final) if report.final else None})
+        return
+    final = report.final
+    if final is not None and final.val_s2g_r5 is not None:
+        console.print(
+            f"epoch {final.epoch}: val S→G R@5 {final.val_s2g_r5:.1f}%, G→S R@5 {final.val_g2s_r5:.1f}%, "
+            f"spotting {final.val_spotting:.1f}% ({report.n_val} held-out clips)"
+        )
+    console.print(f"wrote [bold]{report.gestsync}[/], [bold]{report.jegal}[/] (text model {report.text_model})")
+
+
+@app.command()
+@handle_errors
 def demo(
     out: Annotated[Path, typer.Argument(help="Working folder for the archive, index and report.")] = Path("gestsearch-demo"),
     clips: Annotated[int, typer.Option("--clips", min=4, help="Clips in the synthetic archive.")] = 60,
@@ -372,7 +422,7 @@ app.add_typer(models_app, name="models")
 @models_app.command("download")
 @handle_errors
 def models_download(
-    out: Annotated[Optional[Path], typer.Option("--dir", help="Where to save [default: $XDG_CACHE_HOME/gestsearch/models].")] = None,
+    out: Annotated[Optional[Path], typer.Option("--dir", help="Where to save (default: $XDG_CACHE_HOME/gestsearch/models).")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="A mirror of the authors' checkpoint folder.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Download again even when present.")] = False,
     json: JsonOpt = False,
