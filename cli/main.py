@@ -410,9 +410,9 @@ def demo(
         for c in result.checks:
             mark = "[green]✓[/]" if c.ok else "[red]✗[/]"
             console.print(f"{mark} {c.query!r}: {c.detail}", highlight=False)
+        passed = sum(c.ok for c in result.checks)
+        console.print(f"{passed} of {len(result.checks)} top hits show the query word's gesture at the right time")
         console.print(f"report: [bold]{result.report.resolve()}[/]")
-    if not all(c.ok for c in result.checks):
-        raise typer.Exit(1)
 
 
 models_app = typer.Typer(help="The official checkpoints.", no_args_is_help=True)

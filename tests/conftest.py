@@ -96,15 +96,19 @@ def embedder(seeded_checkpoints):
 
 
 @pytest.fixture(scope="session")
-def jegal_index(shared_data, embedder, tmp_path_factory):
-    """The two JEGAL samples (pre-cropped, with .wav and WhisperX .txt) indexed once: (folder, db, summary)."""
+def sample_index(shared_data, embedder, tmp_path_factory):
+    """The shared samples indexed once into one index: the JEGAL samples (pre-cropped, with .wav
+    and WhisperX .txt) and the raw GestSync samples (several people, no transcript).
+    Returns (jegal folder, gestsync folder, db, jegal summary, gestsync summary)."""
     import shutil
 
     from indexer.pipeline import index_folder
 
-    folder = tmp_path_factory.mktemp("jegal_media")
+    jegal = tmp_path_factory.mktemp("jegal_media")
     for f in (shared_data / "jegal_samples").iterdir():
-        shutil.copy(f, folder / f.name)
+        shutil.copy(f, jegal / f.name)
+    raw = tmp_path_factory.mktemp("gestsync_media")
+    for f in (shared_data / "gestsync_samples").iterdir():
+        shutil.copy(f, raw / f.name)
     db = tmp_path_factory.mktemp("db") / "index"
-    summary = index_folder(folder, embedder, db)
-    return folder, db, summary
+    return jegal, raw, db, index_folder(jegal, embedder, db), index_folder(raw, embedder, db)

@@ -17,14 +17,14 @@ from gestsearch.store import GestureStore
 from indexer.pipeline import index_folder
 
 
-def test_index_jegal_samples(jegal_index, embedder):
-    folder, db, summary = jegal_index
+def test_index_jegal_samples(sample_index, embedder):
+    folder, _, db, summary, _ = sample_index
     assert sorted(Path(p).name for p in summary.indexed) == ["sample1.avi", "sample2.avi"]
     assert summary.failed == []
     with GestureStore.open(db, read_only=True) as store:
-        videos = {Path(v.path).name: v for v in store.videos()}
+        videos = {Path(v.path).name: v for v in store.videos() if v.path.startswith(str(folder))}
         assert {v.n_tracks for v in videos.values()} == {1}
-        clips = list(store.iter_clips())
+        clips = [c for c in store.iter_clips() if c.path.startswith(str(folder))]
         assert store.fingerprint == embedder.info.fingerprint
     by_video = {}
     for c in clips:
@@ -38,12 +38,12 @@ def test_index_jegal_samples(jegal_index, embedder):
     assert summary.clips == len(clips) == sum(len(v) for v in by_video.values())
 
 
-def test_clip_frames_equal_whole_track_embedding(jegal_index, embedder, shared_data):
+def test_clip_frames_equal_whole_track_embedding(sample_index, embedder):
     """Stored frame vectors are the track's gesture embeddings (float16), sliced by the clip."""
     from indexer.media import speaker_tracks
     from indexer.media.masking import iter_track_frames
 
-    folder, db, _ = jegal_index
+    folder, _, db, _, _ = sample_index
     video = folder / "sample1.avi"
     track = speaker_tracks(video)[0]
     whole = embedder.gestures(iter_track_frames(video, track))
@@ -52,8 +52,8 @@ def test_clip_frames_equal_whole_track_embedding(jegal_index, embedder, shared_d
     np.testing.assert_allclose(clip.frames.astype(np.float32), whole[clip.start_frame : clip.end_frame + 1], atol=2e-3)
 
 
-def test_rerun_is_incremental_and_prune(jegal_index, embedder, tmp_path):
-    folder, db, _ = jegal_index
+def test_rerun_is_incremental_and_prune(sample_index, embedder, tmp_path):
+    folder = sample_index[0]
     work = tmp_path / "media"
     shutil.copytree(folder, work)
     db2 = tmp_path / "db"
@@ -78,18 +78,20 @@ def test_rerun_is_incremental_and_prune(jegal_index, embedder, tmp_path):
         assert {Path(v.path).name for v in store.videos()} == {"sample2.avi"}
 
 
-def test_index_raw_multispeaker_videos(shared_data, embedder, tmp_path):
-    folder = tmp_path / "raw"
-    folder.mkdir()
-    shutil.copy(shared_data / "gestsync_samples" / "asd_sample_1.mp4", folder)
-    summary = index_folder(folder, embedder, tmp_path / "db")
-    assert summary.failed == []
-    with GestureStore.open(tmp_path / "db", read_only=True) as store:
-        (video,) = store.videos()
-        assert video.n_tracks == 2
-        clips = list(store.iter_clips())
-    assert {c.track for c in clips} == {0, 1}
-    assert all(c.content is None for c in clips)  # no transcript: gesture-only windows
+def test_index_raw_multispeaker_videos(sample_index):
+    _, folder, db, _, summary = sample_index
+    assert summary.failed == [] and len(summary.indexed) == 4
+    with GestureStore.open(db, read_only=True) as store:
+        tracks = {Path(v.path).name: v.n_tracks for v in store.videos() if v.path.startswith(str(folder))}
+        clips = [c for c in store.iter_clips() if c.path.startswith(str(folder))]
+    # asd_sample_1: two people side by side; asd_sample_2: a shot change splits it in two tracks
+    assert tracks == {"asd_sample_1.mp4": 2, "asd_sample_2.mp4": 2, "sync_sample_1.mp4": 1, "sync_sample_3.mp4": 1}
+    per_video = {name: sum(Path(c.path).name == name for c in clips) for name in tracks}
+    # no transcript: 4 s windows every 2 s per track (272 frames → 5, 52 + 120 → 1 + 2, 222 → 4, 125 → 2)
+    assert per_video == {"asd_sample_1.mp4": 10, "asd_sample_2.mp4": 3, "sync_sample_1.mp4": 4, "sync_sample_3.mp4": 2}
+    assert {c.track for c in clips if c.path.endswith("asd_sample_1.mp4")} == {0, 1}
+    assert all(c.content is None for c in clips)  # gesture-only clips
+    assert summary.notes  # tracks with hands hardly visible are flagged, not dropped
 
 
 def test_failures_are_recorded_not_fatal(embedder, tmp_path):

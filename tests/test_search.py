@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -17,21 +16,14 @@ from gestsearch.search.engine import Searcher
 from gestsearch.search.scoring import fuse
 from gestsearch.store import GestureStore
 from indexer.media.synthetic import tone, write_audio
-from indexer.pipeline import index_folder
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="session")
-def search_index(shared_data, embedder, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("search_media")
-    for f in (shared_data / "jegal_samples").iterdir():
-        shutil.copy(f, folder / f.name)
-    shutil.copy(shared_data / "gestsync_samples" / "sync_sample_1.mp4", folder)
-    db = tmp_path_factory.mktemp("search_db") / "index"
-    summary = index_folder(folder, embedder, db)
-    assert not summary.failed
-    return folder, db
+def search_index(sample_index):
+    """(unused, db): the shared samples' index."""
+    return None, sample_index[2]
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.98)
     warmup: float = 0.05  # share of all steps spent warming up
     max_grad_norm: float | None = 1.0  # gradient clipping (None: off)
+    bf16: bool = False  # forward passes under bfloat16 autocast (weights, loss and validation stay float32)
     beta: float = 0.5  # loss = β·L_seq + (1 − β)·L_couple
     temperature: float = 0.07  # initial InfoNCE temperature of both losses
     learn_temperature: bool = True  # CLIP-style learnable log-scale, clamped to [1, 100]

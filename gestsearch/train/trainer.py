@@ -216,9 +216,10 @@ class _Run:
     def _step(self, batch: list[ClipFeatures]) -> tuple[float, float, float]:
         self.model.train(True)
         keep = modality_dropout(len(batch), self.config.modality_dropout, self.generator)
-        gestures, frame_mask = self.model.gestures(batch)
-        content, word_mask = self.model.content(batch, keep)
-        parts = self.loss(gestures, frame_mask, content, word_mask)
+        with torch.autocast(self.model.jegal.device.type, torch.bfloat16, enabled=self.config.bf16):
+            gestures, frame_mask = self.model.gestures(batch)
+            content, word_mask = self.model.content(batch, keep)
+        parts = self.loss(gestures.float(), frame_mask, content.float(), word_mask)
         self.optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         if self.config.max_grad_norm is not None:
