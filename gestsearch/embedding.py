@@ -47,14 +47,11 @@ class Embedder:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
-        gs_path, jg_path, text_model = resolve_checkpoints(settings)
+        gs_path, jg_path, text_model, name = resolve_checkpoints(settings)
         device = settings.torch_device()
         gestsync = load_gestsync(gs_path, device)
         jegal = load_jegal(jg_path, text_backbone=text_model, device=device)
-        info = ModelInfo(
-            name=f"{gs_path.name} + {jg_path.name} + {Path(text_model).name if Path(text_model).is_dir() else text_model}",
-            fingerprint=fingerprint(gs_path, jg_path, text_model),
-        )
+        info = ModelInfo(name=name, fingerprint=fingerprint(gs_path, jg_path, text_model))
         return cls(gestsync, jegal, info, settings.batch_size)
 
     # -- gestures --------------------------------------------------------------------------
@@ -102,15 +99,17 @@ class Embedder:
         return normalise(out)
 
 
-def resolve_checkpoints(settings: Settings) -> tuple[Path, Path, str]:
-    """The checkpoint files and text model to use: configured ones, else the bundled demo model."""
+def resolve_checkpoints(settings: Settings) -> tuple[Path, Path, str, str]:
+    """(gestsync.pth, jegal.pth, text model, display name): the configured checkpoints, else the
+    bundled demo model."""
     if settings.gestsync and settings.jegal:
-        return settings.gestsync, settings.jegal, settings.text_model
+        text = Path(settings.text_model).name if Path(settings.text_model).is_dir() else settings.text_model
+        return settings.gestsync, settings.jegal, settings.text_model, f"{settings.gestsync.name} + {settings.jegal.name} + {text}"
     if settings.gestsync or settings.jegal:
         raise ConfigError("give both --gestsync and --jegal (or neither, for the bundled demo model)")
     from gestsearch.assets import bundled_model
 
-    return bundled_model()
+    return (*bundled_model(), "bundled tiny demo model (trained on the synthetic corpus)")
 
 
 _FINGERPRINTS: dict[tuple, str] = {}
