@@ -95,8 +95,8 @@ def test_checkpoints_reload_and_embed_like_training(run_a, corpus):
     content = embedder.content(words, load_audio(video), boundaries, "ta")
     assert gestures.shape == (track.n_frames, 512) and content.shape == (len(words), 512)
 
-    features = featurise(clip, gestsync)
-    model = TrainingModel(gestsync, jegal, jegal.backbone(), train_head=True, train_text=True)
+    features = featurise(clip, gestsync, blocks=2)
+    model = TrainingModel(gestsync, jegal, jegal.backbone(), frozen_blocks=2)
     emb = embed(model, [features])
     np.testing.assert_allclose(normalise(emb.gestures[0]), gestures, atol=2e-3)
     np.testing.assert_allclose(normalise(emb.content[0]), content, atol=2e-3)
@@ -134,11 +134,11 @@ def test_interrupted_run_resumes_to_the_same_weights(run_a, corpus, config, tmp_
 def test_a_few_steps_lower_the_loss(run_a, corpus, config):
     torch.manual_seed(TRUNK_SEED)  # the trainer's GestSync init: its feature cache applies
     gestsync = GestSync(TINY.gestsync).eval()
-    clips = load_or_build(read_corpus(corpus), gestsync, config.cache_dir, calibration_frames=64).clips
+    clips = load_or_build(read_corpus(corpus), gestsync, config.cache_dir, 2, calibration_frames=64).clips
     assert torch.equal(gestsync.trunk.block1.norm.running_mean, load_gestsync(run_a[0].gestsync).trunk.block1.norm.running_mean)
     tokenizer = build_word_tokenizer(w for c in clips for w in c.words)
     backbone = TextBackbone(tokenizer, new_text_model(len(tokenizer)), "tiny")
-    model = TrainingModel(gestsync, JEGAL(TINY.jegal), backbone, train_head=True, train_text=True)
+    model = TrainingModel(gestsync, JEGAL(TINY.jegal), backbone, frozen_blocks=2)
     loss = JegalLoss()
     optimizer = torch.optim.AdamW(model.trainable() + list(loss.parameters()), lr=config.lr)
 
@@ -220,3 +220,12 @@ def test_preset_defaults_are_explicit():
     assert (paper.weight_decay, paper.betas, paper.beta, paper.temperature) == (1e-4, (0.9, 0.98), 0.5, 0.07)
     assert TrainConfig.from_dict(json.loads(json.dumps(tiny.to_dict()))) == tiny
     assert TRUNK_SEED == 0
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 6])
+def test_trunk_split_equals_the_whole_trunk(blocks):
+    torch.manual_seed(0)
+    trunk = GestSync(TINY.gestsync).trunk.eval()
+    x = torch.rand(1, 3, 9, 270, 480)
+    with torch.no_grad():
+        torch.testing.assert_close(trunk.rest(trunk.partial(x, blocks), blocks), trunk(x))

