@@ -39,6 +39,7 @@ from gestsearch.train.tokenizer import build_word_tokenizer, new_text_model
 from gestsearch.train.validate import Validation, validate
 
 TRUNK_SEED = 0
+BUCKET_BATCHES = 8  # batches per length-sorted group when shuffling
 STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
@@ -211,10 +212,17 @@ class _Run:
         return metrics
 
     def _batches(self) -> list[list[ClipFeatures]]:
+        """A shuffled epoch in batches of clips of similar length (less padding): the shuffled clips are
+        sorted by length within groups of ``BUCKET_BATCHES`` batches, cut into batches, and those shuffled."""
         order = torch.randperm(len(self.train_clips), generator=self.generator).tolist()
-        size = self.config.batch_size
+        size, group = self.config.batch_size, self.config.batch_size * BUCKET_BATCHES
+        order = [i for k in range(0, len(order), group) for i in sorted(order[k : k + group], key=self._length)]
         batches = [[self.train_clips[i] for i in order[k : k + size]] for k in range(0, len(order), size)]
-        return [b for b in batches if len(b) >= 2]  # InfoNCE needs negatives
+        batches = [b for b in batches if len(b) >= 2]  # InfoNCE needs negatives
+        return [batches[i] for i in torch.randperm(len(batches), generator=self.generator).tolist()]
+
+    def _length(self, index: int) -> int:
+        return self.train_clips[index].n_frames
 
     def _step(self, batch: list[ClipFeatures]) -> tuple[float, float, float]:
         self.model.train(True)
