@@ -130,6 +130,10 @@ def search(
     audio: Annotated[Optional[Path], typer.Option("--audio", help="Query by speech: an audio file (wav, mp3, m4a, or a video's sound).")] = None,
     transcript: Annotated[Optional[str], typer.Option("--transcript", help="The words spoken in --audio (aligned offline).")] = None,
     like: Annotated[Optional[int], typer.Option("--like", help="Gesture → speech: clips whose speech matches this clip's gestures.")] = None,
+    like_video: Annotated[Optional[Path], typer.Option("--like-video", help="Gesture → speech from a video's time range (with --start/--end).")] = None,
+    start: Annotated[Optional[float], typer.Option("--start", min=0.0, help="Start of the --like-video range, seconds.")] = None,
+    end: Annotated[Optional[float], typer.Option("--end", min=0.0, help="End of the --like-video range, seconds.")] = None,
+    track: Annotated[int, typer.Option("--track", min=0, help="Speaker track of --like-video.")] = 0,
     k: Annotated[int, typer.Option("-k", "--top", min=1, help="Number of hits.")] = 10,
     candidates: Annotated[int, typer.Option("--candidates", min=1, help="Stage-1 candidates re-ranked exactly.")] = 300,
     coupling_weight: Annotated[Optional[float], typer.Option("--coupling-weight", min=0.0, max=1.0, help="Weight of the word-coupling score in the final score.")] = None,
@@ -149,9 +153,11 @@ def search(
     from gestsearch.search.scoring import DEFAULT_COUPLING_WEIGHT
     from gestsearch.store import GestureStore
 
-    given = [x for x in (query, audio, like) if x is not None]
+    given = [x for x in (query, audio, like, like_video) if x is not None]
     if len(given) != 1:
-        raise typer.BadParameter("give exactly one of QUERY, --audio or --like")
+        raise typer.BadParameter("give exactly one of QUERY, --audio, --like or --like-video")
+    if not (like_video is None) == (start is None) == (end is None):
+        raise typer.BadParameter("--like-video needs --start and --end (and they go only with it)")
     if transcript is not None and audio is None:
         raise typer.BadParameter("--transcript goes with --audio")
     if formats and export is None:
@@ -171,6 +177,8 @@ def search(
             q = searcher.audio_query(audio, transcript, s.asr_model)
         elif like is not None:
             q = searcher.gesture_query(like)
+        elif like_video is not None:
+            q = searcher.gesture_query_from_video(like_video, start, end, track)
         else:
             q = searcher.text_query(query)
         ranked = searcher.search(q, k)

@@ -104,6 +104,21 @@ def test_gesture_to_speech_search(search_index, model_args):
     assert all(h["coupling_score"] is None for h in hits)
 
 
+def test_gesture_to_speech_from_a_video_range(search_index, shared_data, model_args):
+    _, db = search_index
+    video = shared_data / "gestsync_samples" / "asd_sample_1.mp4"
+    result = run("search", "--like-video", str(video), "--start", "1", "--end", "3", "--track", "1",
+                 "--db", str(db), "--json", "-k", "2", *model_args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["mode"] == "gesture" and data["query"].startswith("gestures of asd_sample_1.mp4 1.00-3.00 s")
+    assert 0 < len(data["hits"]) <= 2
+    bad = run("search", "--like-video", str(video), "--start", "30", "--end", "40", "--db", str(db), *model_args)
+    assert bad.exit_code == 2 and "outside" in bad.output
+    missing = run("search", "--like-video", str(video), "--db", str(db), *model_args)
+    assert missing.exit_code == 2 and "--start and --end" in missing.output
+
+
 def test_export_formats(search_index, model_args, tmp_path):
     _, db = search_index
     out = tmp_path / "export"

@@ -116,6 +116,28 @@ class Searcher:
         label = f"gestures of clip {clip_id} ({Path(clip.path).name} {clip.start_s:.2f}-{clip.end_s:.2f} s)"
         return Query(label, "gesture", [], normalise(clip.frames.astype(np.float32)), exclude=clip.clip_id)
 
+    def gesture_query_from_video(self, path: Path, start_s: float, end_s: float, track: int = 0) -> Query:
+        """The gestures of speaker ``track`` of a video between ``start_s`` and ``end_s`` (seconds)."""
+        from dataclasses import replace
+
+        from indexer.media import speaker_tracks
+        from indexer.media.masking import iter_track_frames
+
+        if not 0 <= start_s < end_s:
+            raise QueryError(f"--start {start_s} and --end {end_s} do not make a time range")
+        tracks = speaker_tracks(path)
+        if not 0 <= track < len(tracks):
+            raise QueryError(f"{path}: no speaker track {track} (found {len(tracks)})")
+        chosen = tracks[track]
+        first, last = max(chosen.start_frame, round(start_s * FPS)), min(chosen.end_frame, round(end_s * FPS))
+        if last <= first:
+            raise QueryError(
+                f"{path}: track {track} spans {chosen.start_s:.2f}-{chosen.end_s:.2f} s, outside {start_s:.2f}-{end_s:.2f} s"
+            )
+        frames = self.embedder.gestures(iter_track_frames(path, replace(chosen, start_frame=first, end_frame=last)))
+        label = f"gestures of {Path(path).name} {first / FPS:.2f}-{last / FPS:.2f} s"
+        return Query(label, "gesture", [], frames)
+
     def _check_known(self, words: list[str]) -> None:
         """Refuse a query none of whose words the text model can spell without <unk>."""
         tokenizer = self.embedder.jegal.backbone().tokenizer

@@ -122,35 +122,12 @@ def train(
     with torch.random.fork_rng(devices=[]), _deterministic():
         torch.manual_seed(config.seed)
         gestsync, jegal, text = _networks(config, init)
-        corpus = read_corpus(corpus_dir)
-        cache_dir = config.cache_dir or out_dir
-        features = load_or_build(
-            corpus, gestsync, cache_dir, config.frozen_trunk_blocks,
-            calibration_frames=config.calibration_frames if init is None else 0,
-            mask=config.mask_faces, max_frames=jegal.config.max_frames,
-            progress=lambda done, total: emit(CacheEvent("train", done, total)),
-        )
-        clips, skipped = features.clips, list(features.skipped)
         generator = torch.Generator().manual_seed(config.seed)
-        if config.val_corpus is not None:
-            val_set = load_or_build(
-                read_corpus(config.val_corpus), gestsync, cache_dir, config.frozen_trunk_blocks, mask=config.mask_faces,
-                max_frames=jegal.config.max_frames, progress=lambda done, total: emit(CacheEvent("val", done, total)),
-            )
-            train_clips, val_clips = clips, val_set.clips
-            skipped += [f"val {s}" for s in val_set.skipped]
-        else:
-            train_clips, val_clips = _split(clips, config.val_fraction, generator)
-        backbone = text if isinstance(text, TextBackbone) else _new_backbone(train_clips)
-        train_clips, too_long = _fit_text(train_clips, backbone)
-        val_clips, val_too_long = _fit_text(val_clips, backbone)
-        skipped += too_long + [f"val {s}" for s in val_too_long]
-        if len(train_clips) < 2:
-            raise ConfigError(f"{corpus_dir}: {len(train_clips)} usable training clip(s); at least 2 are needed")
+        data = _prepare_data(Path(corpus_dir), out_dir, config, gestsync, jegal, text, init is None, generator, emit)
         model = TrainingModel(
-            gestsync, jegal, backbone, config.frozen_trunk_blocks, config.train_gestsync_head, config.train_text_backbone
+            gestsync, jegal, data.backbone, config.frozen_trunk_blocks, config.train_gestsync_head, config.train_text_backbone
         )
-        run = _Run(config, model, train_clips, val_clips, generator, out_dir)
+        run = _Run(config, model, data.train, data.val, generator, out_dir)
         if resume:
             run.restore(torch.load(out_dir / STATE_FILE, map_location="cpu", weights_only=True))
         else:
@@ -158,11 +135,50 @@ def train(
                                                 "corpus": str(corpus_dir), "init": [str(p) for p in init] if init else None})
             emit(run.record(0, None, time.perf_counter()))
         run.fit(emit)
-    text_model = str(out_dir / "text") if config.train_text_backbone else str(backbone.name)
+    text_model = str(out_dir / "text") if config.train_text_backbone else data.backbone.name
     return TrainReport(
         out_dir, out_dir / "gestsync.pth", out_dir / "jegal.pth", text_model, run.epoch,
-        len(train_clips), len(val_clips), skipped, run.history, time.perf_counter() - started,
+        len(data.train), len(data.val), data.skipped, run.history, time.perf_counter() - started,
     )
+
+
+@dataclass
+class _Data:
+    train: list[ClipFeatures]
+    val: list[ClipFeatures]
+    backbone: TextBackbone
+    skipped: list[str]
+
+
+def _prepare_data(
+    corpus_dir: Path, out_dir: Path, config: TrainConfig, gestsync: GestSync, jegal: JEGAL,
+    text: TextBackbone | None, calibrate: bool, generator: torch.Generator, emit: Progress,
+) -> _Data:
+    """Cached clip features, the train/validation split and the text backbone (built from the
+    training vocabulary when ``text`` is None); clips the models cannot take are skipped."""
+    cache_dir = config.cache_dir or out_dir
+
+    def features(corpus: Path, name: str, calibration_frames: int = 0):
+        return load_or_build(
+            read_corpus(corpus), gestsync, cache_dir, config.frozen_trunk_blocks, calibration_frames,
+            config.mask_faces, jegal.config.max_frames, lambda done, total: emit(CacheEvent(name, done, total)),
+        )
+
+    train_set = features(corpus_dir, "train", config.calibration_frames if calibrate else 0)
+    skipped = list(train_set.skipped)
+    if config.val_corpus is not None:
+        val_set = features(config.val_corpus, "val")
+        train, val = train_set.clips, val_set.clips
+        skipped += [f"val {s}" for s in val_set.skipped]
+    else:
+        train, val = _split(train_set.clips, config.val_fraction, generator)
+    backbone = text or _new_backbone(train)
+    train, too_long = _fit_text(train, backbone)
+    val, val_too_long = _fit_text(val, backbone)
+    skipped += too_long + [f"val {s}" for s in val_too_long]
+    if len(train) < 2:
+        raise ConfigError(f"{corpus_dir}: {len(train)} usable training clip(s); at least 2 are needed")
+    return _Data(train, val, backbone, skipped)
 
 
 class _Run:
