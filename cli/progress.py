@@ -67,9 +67,12 @@ class KeyedProgress:
         self.bar.__exit__(*exc)
 
     def __call__(self, name: str, done: int, total: int | None) -> None:
+        self.update(name, done, total)
+
+    def update(self, name: str, done: int, total: int | None, **fields: object) -> None:
         if name not in self.tasks:
-            self.tasks[name] = self.bar.add_task(name, total=total)
-        self.bar.update(self.tasks[name], completed=done, total=total)
+            self.tasks[name] = self.bar.add_task(name, total=total, **fields)
+        self.bar.update(self.tasks[name], completed=done, total=total, **fields)
 
 
 def stage_progress(enabled: bool = True) -> KeyedProgress:
@@ -82,38 +85,22 @@ def download_progress(enabled: bool = True) -> KeyedProgress:
     return KeyedProgress(DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), enabled=enabled)
 
 
-class TrainProgress:
+class TrainProgress(KeyedProgress):
     """Feature caching, then steps per epoch with the loss, then validation R@5 after each epoch."""
 
     def __init__(self, enabled: bool = True):
-        self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"), console=errors, disable=not enabled,
-        )
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self) -> TrainProgress:
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(*exc)
+        super().__init__(MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"), enabled=enabled)
 
     def __call__(self, event) -> None:
         from gestsearch.train import CacheEvent, EpochMetrics, StepEvent
 
         if isinstance(event, CacheEvent):
-            self._update(f"caching {event.corpus} features", event.done, event.total, "")
+            self.update(f"caching {event.corpus} features", event.done, event.total, info="")
         elif isinstance(event, StepEvent):
             info = f"loss {event.loss:.3f} (seq {event.seq_loss:.3f}, couple {event.couple_loss:.3f})"
-            self._update(f"epoch {event.epoch}", event.step, event.steps, info)
+            self.update(f"epoch {event.epoch}", event.step, event.steps, info=info)
         elif isinstance(event, EpochMetrics) and event.val_s2g_r5 is not None:
             self.bar.console.print(
                 f"epoch {event.epoch}: val S→G R@5 {event.val_s2g_r5:.1f}%  G→S R@5 {event.val_g2s_r5:.1f}%  "
                 f"spotting {event.val_spotting:.1f}%", highlight=False,
             )
-
-    def _update(self, name: str, done: int, total: int, info: str) -> None:
-        if name not in self.tasks:
-            self.tasks[name] = self.bar.add_task(name, total=total, info="")
-        self.bar.update(self.tasks[name], completed=done, total=total, info=info)

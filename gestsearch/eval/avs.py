@@ -45,21 +45,25 @@ class Gallery:
 
 
 @dataclass
-class RetrievalReport:
+class EvalReport:
     manifest: str
-    n_manifest: int
-    n_evaluated: int
-    missing: list[str]
+    n_manifest: int  # rows in the manifest
+    n_evaluated: int  # rows with media
+    missing: list[str]  # filenames of the rows without media
     modalities: str
     model: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RetrievalReport(EvalReport):
     official: dict[str, dict[str, float]]  # direction → {"R@5":..., "MR":...}
     engine: dict[str, dict[str, float]]
     candidates: int
     coupling_weight: float
     ranks: list[dict] = field(default_factory=list)  # per query, for the CSV
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def write_ranks(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,20 +74,11 @@ class RetrievalReport:
 
 
 @dataclass
-class SpottingReport:
-    manifest: str
-    n_manifest: int
-    n_evaluated: int
-    missing: list[str]
-    modalities: str
-    model: str
+class SpottingReport(EvalReport):
     accuracy: float  # percent
     threshold: float
     frame_margin: int
     per_clip: list[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def evaluate_retrieval(
