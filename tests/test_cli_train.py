@@ -1,0 +1,37 @@
+"""`gestsearch synth` and `gestsearch train` from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from gestsearch.synth.speech import espeak_available
+
+runner = CliRunner()
+pytestmark = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
+
+
+def test_synth_then_train(tmp_path):
+    corpus, out = tmp_path / "corpus", tmp_path / "run"
+    made = runner.invoke(app, ["synth", str(corpus), "--clips", "6", "--seed", "5", "--json"])
+    assert made.exit_code == 0, made.output
+    assert len(list(corpus.glob("*.mp4"))) == 6 and (corpus / "manifest.csv").is_file()
+    trained = runner.invoke(app, ["train", str(corpus), str(out), "--epochs", "1", "--batch-size", "4", "--json"])
+    assert trained.exit_code == 0, trained.output
+    report = json.loads(trained.stdout)
+    assert report["epochs"] == 1 and report["n_train"] + report["n_val"] == 6
+    assert (out / "gestsync.pth").is_file() and (out / "jegal.pth").is_file() and (out / "text").is_dir()
+    again = runner.invoke(app, ["train", str(corpus), str(out), "--epochs", "1"])
+    assert again.exit_code == 2 and "Traceback" not in again.output  # refuses to overwrite a run without --resume
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "huge"], "unknown model preset"),
+    (["--preset", "paper"], "--gestsync and --jegal"),
+])
+def test_train_bad_arguments(args, message, tmp_path):
+    result = runner.invoke(app, ["train", str(tmp_path), str(tmp_path / "out"), *args])
+    assert result.exit_code == 2 and message in result.output
