@@ -90,7 +90,7 @@ class TrainingModel:
         """Per clip (T, feature_dim) GestSync features of its cached trunk activations."""
         if self.gestsync_frozen:
             return [self._frozen(c) for c in clips]
-        steps = self.trunk_steps(torch.cat([c.activations for c in clips]).float())
+        steps = self.trunk_steps(torch.cat([c.activations.float() for c in clips]))
         windows = torch.cat([self.gestsync.windows(s) for s in steps.split([len(c.activations) for c in clips])])
         return list(self.gestsync.encode_windows(windows).mean(1).split([c.n_frames for c in clips]))
 
