@@ -19,7 +19,7 @@ from gestsearch.train.data import featurise, load_or_build
 from gestsearch.train.losses import JegalLoss, modality_dropout
 from gestsearch.train.network import TrainingModel
 from gestsearch.train.tokenizer import build_word_tokenizer, new_text_model
-from gestsearch.train.trainer import TRUNK_SEED
+from gestsearch.train.trainer import MIN_WARMUP_STEPS, TRUNK_SEED, _lr_factor, warmup_steps
 from gestsearch.train.validate import embed
 
 N_CLIPS = 6
@@ -155,7 +155,7 @@ def test_a_few_steps_lower_the_loss(run_a, corpus, config):
         optimizer.zero_grad()
         parts.total.backward()
         optimizer.step()
-    assert eval_loss() < 0.97 * before  # deterministic: 1.80 → 1.71 after 8 steps
+    assert eval_loss() < 0.995 * before  # deterministic: 1.778 → 1.757 after 8 steps
 
 
 def test_word_tokenizer_round_trip(tmp_path):
@@ -211,6 +211,15 @@ def test_bad_runs(tmp_path, corpus):
         train(corpus, tmp_path / "fresh", resume=True)
     with pytest.raises(ConfigError, match="pass init"):
         train(corpus, tmp_path / "paper", TrainConfig.for_preset("paper"))
+
+
+def test_warmup_is_long_enough_and_the_schedule_ramps_then_decays():
+    assert warmup_steps(0.05, 10_000) == 500
+    assert warmup_steps(0.05, 200) == MIN_WARMUP_STEPS  # a fresh model collapses under full-size first steps
+    assert warmup_steps(0.05, 20) == 10 and warmup_steps(0.05, 1) == 0
+    factors = [_lr_factor(step, 30, 100) for step in range(100)]
+    assert factors[0] == pytest.approx(1 / 30) and factors[29] == pytest.approx(1.0)
+    assert all(a > b for a, b in zip(factors[30:], factors[31:])) and factors[-1] < 0.01
 
 
 def test_preset_defaults_are_explicit():

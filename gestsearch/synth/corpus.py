@@ -42,7 +42,7 @@ MANIFEST_COLUMNS = (
     "word_boundaries", "gesture_word", "gesture_start_frame", "gesture_end_frame", "gestures",
 )
 _VOICES = tuple(f"en-us{variant}" for variant in ("", "+m1", "+m2", "+m3", "+m4", "+m7", "+f1", "+f2", "+f3", "+f4"))
-_MIN_GAP_WORDS = 3  # filler words between two lexicon words
+_MIN_GAP_WORDS = 2  # filler words between two lexicon words
 _MIN_SECONDS = 2.0  # AVS clips last 2-4 s
 _ATTEMPTS = 8  # phrases drawn per clip until espeak-ng times every word (~1% of phrases merge two words)
 
@@ -92,15 +92,19 @@ def clip_name(seed: int, index: int) -> str:
 
 
 def sample_clip(seed: int, index: int, attempt: int = 0) -> ClipSpec:
-    """Draw clip ``index`` of corpus ``seed``: 5-10 words with 1-2 lexicon words among fillers.
-    ``attempt`` > 0 draws a replacement for a phrase espeak-ng could not time word by word."""
+    """Draw clip ``index`` of corpus ``seed``: 2 lexicon words among 4-8 fillers, or 3 among 5-9.
+
+    Two or three gestures per clip make almost every clip's set of gestures unique in a gallery
+    of a few hundred (with one, a perfect model could not tell apart the ~14 clips gesturing only
+    the same word). ``attempt`` > 0 draws a replacement for a phrase espeak-ng could not time
+    word by word."""
     rng = np.random.default_rng([seed, index, attempt])
-    n_words = int(rng.integers(5, 11))
-    n_lexicon = 1 if n_words < 2 + _MIN_GAP_WORDS or rng.random() < 0.5 else 2
+    n_lexicon = int(rng.integers(2, 4))
+    n_words = n_lexicon + int(rng.integers(n_lexicon + 2, n_lexicon + 7))
     words = [str(w) for w in rng.choice(FILLER_WORDS, size=n_words)]
     lexicon = [str(w) for w in rng.choice(sorted(LEXICON), size=n_lexicon, replace=False)]
-    first = int(rng.integers(0, n_words - (n_lexicon - 1) * (_MIN_GAP_WORDS + 1)))
-    slots = [first] if n_lexicon == 1 else [first, int(rng.integers(first + _MIN_GAP_WORDS + 1, n_words))]
+    free = n_words - (n_lexicon - 1) * _MIN_GAP_WORDS  # slots left once the gaps are set aside
+    slots = [int(s) + i * _MIN_GAP_WORDS for i, s in enumerate(np.sort(rng.choice(free, n_lexicon, replace=False)))]
     for slot, word in zip(slots, lexicon):
         words[slot] = word
     style = Style(

@@ -47,7 +47,7 @@ class TrainConfig:
     lr: float = 3e-4  # peak learning rate, after a linear warm-up; cosine decay to 0
     weight_decay: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.98)
-    warmup: float = 0.05  # share of all steps spent warming up
+    warmup: float = 0.05  # share of all steps spent warming up (at least 30 steps, at most half)
     max_grad_norm: float | None = 1.0  # gradient clipping (None: off)
     bf16: bool = False  # forward passes under bfloat16 autocast (weights, loss and validation stay float32)
     beta: float = 0.5  # loss = β·L_seq + (1 − β)·L_couple

@@ -40,6 +40,7 @@ from gestsearch.train.validate import Validation, validate
 
 TRUNK_SEED = 0
 BUCKET_BATCHES = 8  # batches per length-sorted group when shuffling
+MIN_WARMUP_STEPS = 30  # full-size Adam steps on a fresh model collapse every embedding onto one vector
 STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
@@ -194,7 +195,7 @@ class _Run:
         )
         self.steps_per_epoch = len(self.train_clips) // config.batch_size + (len(self.train_clips) % config.batch_size >= 2)
         total = config.epochs * self.steps_per_epoch
-        warmup = round(config.warmup * total)
+        warmup = warmup_steps(config.warmup, total)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: _lr_factor(step, warmup, total))
         self.epoch = 0
         self.history: list[EpochMetrics] = []
@@ -282,6 +283,11 @@ class _Run:
         self.history = [EpochMetrics(**m) for m in state["history"]]
         torch.set_rng_state(state["torch_rng"])
         self.generator.set_state(state["generator"])
+
+
+def warmup_steps(share: float, total: int) -> int:
+    """Warm-up length: ``share`` of the ``total`` steps, at least ``MIN_WARMUP_STEPS``, at most half."""
+    return min(total // 2, max(round(share * total), MIN_WARMUP_STEPS))
 
 
 def _lr_factor(step: int, warmup: int, total: int) -> float:
