@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gestsearch.eval.manifest import read_manifest
+from gestsearch.eval.manifest import ManifestRow, read_manifest
 from gestsearch.train import EpochMetrics, StepEvent, TrainConfig, train
 
 FRAME_MARGIN = 9
@@ -98,25 +98,24 @@ def chance_levels(heldout: Path, n_gallery: int) -> dict[str, float]:
     """Retrieval: K/N. Spotting: the share of frames a uniformly random peak may fall on (target
     boundary ± 9 frames, inside the clip), averaged over clips; the score threshold is ignored, so
     this is an upper bound on chance."""
+    rows = read_manifest(heldout / "manifest.csv")
     shares = []
-    for row in read_manifest(heldout / "manifest.csv"):
+    for row in rows:
         _, start, end = row.target_boundary
         lo, hi = max(0, start - FRAME_MARGIN), min(row.num_frames - 1, end + FRAME_MARGIN)
         shares.append((hi - lo + 1) / row.num_frames)
     return {"r5": 100.0 * RECALL_AT / n_gallery, "spotting": 100.0 * float(np.mean(shares)),
-            "r5_ceiling": ceiling_r5(heldout)}
+            "r5_ceiling": ceiling_r5(rows)}
 
 
-def ceiling_r5(heldout: Path) -> float:
+def ceiling_r5(rows: list[ManifestRow]) -> float:
     """Expected R@5 (percent) of a perfect gesture recogniser on this gallery: clip vectors are the
     normalised counts of the lexicon words gestured (the content side names the same words), so
     clips with the same gestures tie; a tie of t others is broken at random. With one gesture per
     clip, ~14 clips share each vector and even a perfect model could not reach R@5 0.9."""
     import ast
-    import csv
 
-    with open(heldout / "manifest.csv", newline="") as f:
-        bags = [[w for w, _, _ in ast.literal_eval(row["gestures"])] for row in csv.DictReader(f)]
+    bags = [[w for w, _, _ in ast.literal_eval(row.extra["gestures"])] for row in rows]
     words = sorted({w for bag in bags for w in bag})
     x = np.zeros((len(bags), len(words)))
     for i, bag in enumerate(bags):
