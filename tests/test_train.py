@@ -149,13 +149,13 @@ def test_a_few_steps_lower_the_loss(run_a, corpus, config):
 
     before = eval_loss()
     generator = torch.Generator().manual_seed(0)
-    for _ in range(8):
+    for _ in range(16):
         model.train(True)
         parts = loss(*model.gestures(clips), *model.content(clips, modality_dropout(len(clips), 0.5, generator)))
         optimizer.zero_grad()
         parts.total.backward()
         optimizer.step()
-    assert eval_loss() < 0.995 * before  # deterministic: 1.778 → 1.757 after 8 steps
+    assert eval_loss() < 0.97 * before  # deterministic: 1.78 → 1.39 after 16 steps
 
 
 def test_word_tokenizer_round_trip(tmp_path):
