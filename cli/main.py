@@ -230,8 +230,15 @@ def info(db: DbOpt = None, config: ConfigOpt = None, json: JsonOpt = False) -> N
 eval_app = typer.Typer(help="Evaluate on the AVS benchmarks (official protocol, then the engine's re-ranking).", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 CsvOpt = Annotated[Path, typer.Option("--csv", help="The official manifest (avs_ret.csv / avs_spot.csv).")]
-MediaOpt = Annotated[Path, typer.Option("--media", help="Media root laid out as the official tooling does: ROOT/ID_START-END/00000.avi + .wav.")]
+MediaOpt = Annotated[Path, typer.Option("--media", help="Media root laid out as the official tooling does: crops ROOT/ID_START-END/00000.avi + .wav, or raw downloads ROOT/ID_START-END.mp4 (or ROOT/ID.mp4).")]
 ModalitiesOpt = Annotated[str, typer.Option("--modalities", help="Content modalities: t (text), a (speech) or ta.")]
+
+
+def print_missing(report) -> None:
+    """One line on the rows left out, with the reasons of the first three."""
+    if report.missing:
+        first = ", ".join(f"{name} ({report.missing_reasons[name]})" for name in report.missing[:3])
+        console.print(f"{len(report.missing)} clips without media were left out (first: {first})")
 
 
 @eval_app.command("avs-ret")
@@ -278,8 +285,7 @@ def eval_avs_ret(
         for direction, m in results.items():
             table.add_row(protocol, direction, *[f"{m[k]:.1f}" if k in m else "-" for k in ks])
     console.print(table)
-    if report.missing:
-        console.print(f"{len(report.missing)} clips without media were left out (first: {', '.join(report.missing[:3])})")
+    print_missing(report)
 
 
 @eval_app.command("avs-spot")
@@ -313,8 +319,7 @@ def eval_avs_spot(
         f"AVS-Spot ({modalities}): accuracy [bold]{report.accuracy:.1f}%[/] over N = {report.n_evaluated} "
         f"of {report.n_manifest} (threshold {threshold}, ±{frame_margin} frames)"
     )
-    if report.missing:
-        console.print(f"{len(report.missing)} clips without media were left out")
+    print_missing(report)
 
 
 @app.command()

@@ -50,3 +50,7 @@ class FingerprintMismatch(StoreError):
 
 class EvalError(GestsearchError):
     """An evaluation manifest or media root is unusable."""
+
+
+class TrackNotFound(EvalError):
+    """A raw benchmark video has no speaker track with the number its manifest row names."""

@@ -77,6 +77,16 @@ def test_scene_cut_splits_tracks(shared_data):
     assert any(t.end_frame == 52 for t in tracks) and any(t.start_frame == 52 for t in tracks)
 
 
+def test_a_frame_range_is_tracked_alone_with_frames_counted_from_the_file_start(shared_data):
+    tracks = speaker_tracks(shared_data / "gestsync_samples" / "asd_sample_2.mp4", mode="raw", start_frame=20, end_frame=100)
+    assert [(t.start_frame, t.end_frame) for t in tracks] == [(20, 52), (52, 100)]
+    sample = shared_data / "jegal_samples" / "sample1.avi"
+    [track] = speaker_tracks(sample, mode="precropped", start_frame=10, end_frame=40)
+    assert (track.start_frame, track.end_frame, track.box) == (10, 40, None)
+    with pytest.raises(ValueError, match="outside its 56 frames"):
+        speaker_tracks(sample, start_frame=56)
+
+
 def test_scene_cut_detector_on_generated_shots():
     shot_a = list(pattern_frames(20, 160, 120))
     shot_b = [np.roll(frame[::-1], 40, axis=1) // 3 for frame in pattern_frames(20, 160, 120)]

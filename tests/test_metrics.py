@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gestsearch.errors import EvalError
-from gestsearch.eval.manifest import ManifestRow, available_media, read_manifest, resolve_media
+from gestsearch.eval.manifest import ClipMedia, ManifestRow, available_media, locate_media, located_media, read_manifest, resolve_media
 from gestsearch.eval.metrics import (
     TIES,
     mean_pool,
@@ -236,3 +236,24 @@ def test_available_media_lists_missing_rows_and_refuses_an_empty_root(tmp_path: 
         available_media(tmp_path, rows[1:])
     with pytest.raises(EvalError, match="not a folder"):
         available_media(tmp_path / "nothing", rows)
+
+
+def test_locate_media_prefers_crops_then_the_downloaded_segment_then_the_full_video(tmp_path: Path) -> None:
+    (tmp_path / "abc_1-3").mkdir()
+    (tmp_path / "abc_1-3" / "00000.avi").write_bytes(b"x")
+    (tmp_path / "abc_1-3.webm").write_bytes(b"x")
+    (tmp_path / "abc.mkv").write_bytes(b"x")
+    assert locate_media(tmp_path, row("abc_1-3/00000")) == ClipMedia(tmp_path / "abc_1-3" / "00000.avi")
+    segment = locate_media(tmp_path, row("abc_1-3/00002"))
+    assert segment == ClipMedia(tmp_path / "abc_1-3.webm", track=2) and segment.raw
+    assert segment.key == f"{tmp_path / 'abc_1-3.webm'}#00002"
+    (tmp_path / "abc_1-3.webm").unlink()
+    full = locate_media(tmp_path, row("abc_1-3/00001"))
+    assert full == ClipMedia(tmp_path / "abc.mkv", track=1, cut_s=(1.0, 3.0))
+    assert full.key == f"{tmp_path / 'abc.mkv'}#1.000000-3.000000/00001"
+    assert locate_media(tmp_path, row("abc_1-3/first")) is None  # raw media need a track number
+    (tmp_path / "abc.mkv").unlink()
+    found, missing = located_media(tmp_path, [row("abc_1-3/00000"), row("abc_1-3/00001")])
+    assert [m for _, m in found] == [ClipMedia(tmp_path / "abc_1-3" / "00000.avi")] and len(missing) == 1
+    with pytest.raises(EvalError, match="none of the 1 clips.*raw videos"):
+        located_media(tmp_path, [row("abc_1-3/00001")])

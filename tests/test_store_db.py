@@ -130,6 +130,9 @@ def test_clip_reads_follow_the_requested_order(tmp_path):
         assert store.clips_by_ids([]) == []
         assert sorted(c.clip_id for c in store.iter_clips(batch=4)) == _ids(clips)
         assert store.clip_count() == 15
+        of_v1 = store.clips_of_video(tmp_path / "v1.mp4")
+        assert [c.clip_id for c in of_v1] == [c.clip_id for c in sorted(clips[5:10], key=lambda c: c.start_frame)]
+        assert store.clips_of_video(tmp_path / "never.mp4") == []
 
 
 def test_info_reports_counts_ann_and_size(tmp_path):

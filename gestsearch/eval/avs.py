@@ -1,13 +1,24 @@
 """`gestsearch eval`: AVS-Ret retrieval and AVS-Spot word spotting.
 
-Media are laid out as the official dataset tooling does: ``ROOT/<filename>.avi`` (a
-pre-cropped, face-masked speaker track) + ``ROOT/<filename>.wav``. Rows whose media is
-missing are listed and left out; reports state the N evaluated.
+Two media layouts under ROOT (:func:`gestsearch.eval.manifest.locate_media`), per row:
+
+- preprocessed, as the official dataset tooling writes it: ``ROOT/<filename>.avi`` (a
+  pre-cropped, face-masked speaker track) + ``ROOT/<filename>.wav``, used as they are;
+- raw downloads, as the official download script writes them: the segment
+  ``ROOT/<video_id>_<start>-<end>.mp4`` (or a full-length ``ROOT/<video_id>.mp4``, cut to
+  ``[start_time, end_time]`` here). Our speaker tracker finds the people in it, numbered as
+  the official preprocessing does (:func:`segment_tracks`); the clip is the track whose number
+  ends the ``filename``, face-masked, with the sound of the same frames.
+
+Rows whose media is missing, or whose raw video has no track with that number, are listed
+with the reason and left out; reports state the N evaluated.
 
 Caching: gesture embeddings go into a gesture index (``--db``; a temporary one otherwise),
 one clip per manifest row, and content embeddings into ``DB/eval/*.npz`` keyed by the
 manifest, the modalities and the model fingerprint, so re-running with other settings
-(re-rank weight, candidates, thresholds) costs no model time.
+(re-rank weight, candidates, thresholds) costs no model time. A raw clip is stored as the
+video ``<raw file>#[<start>-<end>/]<track number>`` (:attr:`ClipMedia.key`), and a raw video
+without the track as a failed one with the reason, so re-runs do not track again either.
 """
 
 from __future__ import annotations
@@ -17,28 +28,34 @@ import hashlib
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gestsearch.embedding import Embedder, normalise
-from gestsearch.errors import EvalError
-from gestsearch.eval.manifest import ManifestRow, available_media, read_manifest
+from gestsearch.embedding import FPS, SAMPLES_PER_FRAME, Embedder, normalise
+from gestsearch.errors import EvalError, TrackNotFound
+from gestsearch.eval.manifest import ClipMedia, ManifestRow, located_media, read_manifest
 from gestsearch.eval.metrics import official_report, retrieval_metrics, retrieval_ranks, similarity_matrix, spotting_attention, spotting_correct
 from gestsearch.search.engine import DEFAULT_CANDIDATES, Query, Searcher
 from gestsearch.search.scoring import DEFAULT_COUPLING_WEIGHT
 from gestsearch.store import AnnConfig, ClipRecord, GestureStore, VideoRecord, clip_id_for, content_hash, video_id_for
 from gestsearch.store.ann import AnnIndex, Versions
 
+if TYPE_CHECKING:
+    from indexer.media import Track
+
 MODALITIES = ("t", "a", "ta")
+NO_MEDIA = "no media file"
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 @dataclass
 class Gallery:
     rows: list[ManifestRow]
-    missing: list[str]  # filenames without media
+    missing: list[str]  # filenames without (usable) media, in manifest order
+    missing_reasons: dict[str, str]  # filename → why it is left out
     clip_ids: list[int]
     gestures: list[np.ndarray]  # (T_i, 512) normalised frame vectors
     content: list[np.ndarray]  # (W_i, 512) normalised word vectors
@@ -49,7 +66,8 @@ class EvalReport:
     manifest: str
     n_manifest: int  # rows in the manifest
     n_evaluated: int  # rows with media
-    missing: list[str]  # filenames of the rows without media
+    missing: list[str]  # filenames of the rows without (usable) media
+    missing_reasons: dict[str, str]  # filename → why: no media file, no such speaker track...
     modalities: str
     model: str
 
@@ -122,7 +140,7 @@ def evaluate_retrieval(
     official_ks = (5, 10, 25, 50)
     return RetrievalReport(
         manifest=str(csv_path), n_manifest=n + len(g.missing), n_evaluated=n, missing=g.missing,
-        modalities=modalities, model=embedder.info.name,
+        missing_reasons=g.missing_reasons, modalities=modalities, model=embedder.info.name,
         official={"S→G": retrieval_metrics(official_s2g, official_ks), "G→S": retrieval_metrics(official_g2s, official_ks)},
         engine={"S→G": retrieval_metrics(engine_s2g), "G→S": retrieval_metrics(engine_g2s)},
         candidates=candidates, coupling_weight=coupling_weight, ranks=ranks,
@@ -154,7 +172,7 @@ def evaluate_spotting(
         correct.append(ok)
     return SpottingReport(
         manifest=str(csv_path), n_manifest=len(g.rows) + len(g.missing), n_evaluated=len(g.rows), missing=g.missing,
-        modalities=modalities, model=embedder.info.name, accuracy=100.0 * float(np.mean(correct)),
+        missing_reasons=g.missing_reasons, modalities=modalities, model=embedder.info.name, accuracy=100.0 * float(np.mean(correct)),
         threshold=threshold, frame_margin=frame_margin, per_clip=per_clip,
     )
 
@@ -181,56 +199,117 @@ def build_gallery(
     if modalities not in MODALITIES:
         raise EvalError(f"--modalities must be t, a or ta, got {modalities!r}")
     rows = read_manifest(csv_path, kind)
-    found, missing = available_media(media_root, rows)
+    found, missing = located_media(media_root, rows)
+    left_out = {id(row): NO_MEDIA for row in missing}
     cache = _content_cache_path(db, csv_path, modalities, embedder.info.fingerprint)
     cached = dict(np.load(cache, allow_pickle=False)) if cache.is_file() else {}
-    clip_ids, gestures, content = [], [], []
-    for i, (row, video, audio) in enumerate(found):
+    kept, clip_ids, gestures, content = [], [], [], []
+    for i, (row, media) in enumerate(found):
         if progress:
             progress("embedding", i, len(found))
-        clip = _gallery_clip(store, row, video, embedder)
+        try:
+            clip = _gallery_clip(store, row, media, embedder)
+        except TrackNotFound as e:
+            left_out[id(row)] = str(e)
+            continue
+        kept.append(row)
         clip_ids.append(clip.clip_id)
         gestures.append(clip.frames.astype(np.float32))
         key = f"{clip.clip_id}"
         if key not in cached:
-            cached[key] = _content(row, video, audio, embedder, modalities)
+            cached[key] = _content(row, media, clip, embedder, modalities)
         content.append(cached[key])
     if progress:
         progress("embedding", len(found), len(found))
+    missing_rows = [row for row in rows if id(row) in left_out]
+    reasons = {row.filename: left_out[id(row)] for row in missing_rows}
+    if not kept:
+        first = "; ".join(f"{name}: {why}" for name, why in list(reasons.items())[:3])
+        raise EvalError(f"{media_root}: none of the {len(rows)} clips has usable media ({first})")
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(cache.name + ".tmp.npz")
     np.savez(tmp, **cached)
     tmp.replace(cache)
     store.refresh_ann()
-    return Gallery([f[0] for f in found], [r.filename for r in missing], clip_ids, gestures, content)
+    return Gallery(kept, [row.filename for row in missing_rows], reasons, clip_ids, gestures, content)
 
 
-def _gallery_clip(store: GestureStore, row: ManifestRow, video: Path, embedder: Embedder) -> ClipRecord:
-    """The row's clip from the index, embedding and adding it first when absent or changed."""
+def segment_tracks(media: ClipMedia) -> list[Track]:
+    """The speaker tracks of a raw video's segment, numbered as the official preprocessing numbers them.
+
+    The official ``dataset/preprocess_videos.py`` (YOLO person boxes at 25 fps) builds tracks
+    greedily: each new track starts from the earliest detection not yet in a track (frames
+    in order, the detections of one frame in detector order, i.e. most confident first) and
+    the surviving tracks become ``00000``, ``00001``, ... in that order. Rule here, on the
+    tracks of :func:`indexer.media.speaker_tracks` in raw mode: ordered by first frame, ties
+    (people appearing together) broken by box area, larger first (the more prominent person,
+    our stand-in for the more confident detection); ``Track.index`` is the track number.
+
+    The segment is the whole file, or frames ``[round(25 start), round(25 end))`` of a
+    full-length download (``media.cut_s``); track frames count from the start of the file.
+    Raises :class:`TrackNotFound` when the segment lies past the end of the video.
+    """
+    from indexer.media import probe, speaker_tracks
+
+    start, end = (round(media.cut_s[0] * FPS), round(media.cut_s[1] * FPS)) if media.cut_s else (0, None)
+    info = probe(media.video)
+    if start >= info.n_frames:
+        raise TrackNotFound(f"{media.video.name} ends at {info.duration_s:.2f} s, before the segment starts")
+    tracks = speaker_tracks(media.video, "raw", start, end)
+    ordered = sorted(tracks, key=lambda t: (t.start_frame, -(t.box[2] - t.box[0]) * (t.box[3] - t.box[1])))
+    return [replace(track, index=i) for i, track in enumerate(ordered)]
+
+
+def _raw_track(media: ClipMedia) -> Track:
+    """Track number ``media.track`` of :func:`segment_tracks`; :class:`TrackNotFound` says why not."""
+    tracks = segment_tracks(media)
+    if media.track < len(tracks):
+        return tracks[media.track]
+    found = f"{len(tracks)} speaker track(s) found" if tracks else "no speaker found"
+    raise TrackNotFound(f"{media.video.name}: {found}, no track {media.track:05d}")
+
+
+def _gallery_clip(store: GestureStore, row: ManifestRow, media: ClipMedia, embedder: Embedder) -> ClipRecord:
+    """The row's clip from the index, embedding and adding it first when absent or changed.
+
+    Raw media: a video without the row's track is recorded as failed, and
+    :class:`TrackNotFound` raised, now and on re-runs.
+    """
     from indexer.media import probe, speaker_tracks
     from indexer.media.masking import iter_track_frames
 
-    digest = content_hash(video)
-    vid = video_id_for(video)
-    known = store.video_by_path(video)
-    if known is not None and known.content_hash == digest and known.status == "indexed":
-        clips = store.clips_by_ids([clip_id_for(vid, digest, 0, 0, round(known.duration_s * 25) - 1)])
+    digest = content_hash(media.video)
+    known = store.video_by_path(media.key)
+    if known is not None and known.content_hash == digest:
+        if media.raw and known.status == "failed":
+            raise TrackNotFound(known.reason)
+        clips = store.clips_of_video(media.key) if known.status == "indexed" else []
         if clips:
             return clips[0]
-    track = speaker_tracks(video, mode="precropped")[0]
-    frames = embedder.gestures(iter_track_frames(video, track, mask=False))
-    if len(frames) == 0:
-        raise EvalError(f"{video}: no video frames")
-    info = probe(video)
-    stat = video.stat()
+    vid = video_id_for(media.key)
+    info = probe(media.video)
+    stat = media.video.stat()
     record = VideoRecord(
-        video_id=vid, path=str(video), content_hash=digest, size_bytes=stat.st_size, mtime=stat.st_mtime,
-        duration_s=len(frames) / 25, fps=info.source_fps, n_tracks=1, status="indexed", reason="",
+        video_id=vid, path=media.key, content_hash=digest, size_bytes=stat.st_size, mtime=stat.st_mtime,
+        duration_s=info.duration_s, fps=info.source_fps, n_tracks=1, status="indexed", reason="",
         fingerprint=embedder.info.fingerprint,
     )
+    if media.raw:
+        try:
+            track = _raw_track(media)
+        except TrackNotFound as e:
+            store.record_failure(replace(record, n_tracks=0, status="failed", reason=str(e)))
+            raise
+    else:
+        track = speaker_tracks(media.video, mode="precropped")[0]
+    # pre-cropped AVS clips are face-masked already; raw video is masked as the indexer does
+    frames = embedder.gestures(iter_track_frames(media.video, track, mask=media.raw))
+    if len(frames) == 0:
+        raise EvalError(f"{media.video}: no video frames")
+    first, last = track.start_frame, track.start_frame + len(frames) - 1
     clip = ClipRecord(
-        clip_id=clip_id_for(vid, digest, 0, 0, len(frames) - 1), video_id=vid, path=str(video), track=0,
-        start_s=0.0, end_s=len(frames) / 25, start_frame=0, end_frame=len(frames) - 1,
+        clip_id=clip_id_for(vid, digest, track.index, first, last), video_id=vid, path=str(media.video),
+        track=track.index, start_s=first / FPS, end_s=(last + 1) / FPS, start_frame=first, end_frame=last,
         gesture=normalise(frames.mean(0)), frames=frames.astype(np.float16), content=None,
         words=[tuple(b) for b in row.word_boundaries], text=row.phrase,
     )
@@ -238,13 +317,18 @@ def _gallery_clip(store: GestureStore, row: ManifestRow, video: Path, embedder: 
     return clip
 
 
-def _content(row: ManifestRow, video: Path, audio: Path | None, embedder: Embedder, modalities: str) -> np.ndarray:
+def _content(row: ManifestRow, media: ClipMedia, clip: ClipRecord, embedder: Embedder, modalities: str) -> np.ndarray:
+    """Content vectors of the row's words; speech from the clip's frames (the boundaries count from its start)."""
     from indexer.media import load_audio
 
     words = [w for w, _, _ in row.word_boundaries]
-    samples = load_audio(audio or video) if "a" in modalities else None
-    if "a" in modalities and samples is None:
-        raise EvalError(f"{video}: no audio for modality 'a'")
+    samples = None
+    if "a" in modalities:
+        samples = load_audio(media.audio or media.video)
+        if samples is None:
+            raise EvalError(f"{media.video}: no audio for modality 'a'")
+        if media.raw:
+            samples = samples[clip.start_frame * SAMPLES_PER_FRAME : (clip.end_frame + 1) * SAMPLES_PER_FRAME]
     return embedder.content(words, samples, row.word_boundaries, modalities)
 
 

@@ -6,23 +6,33 @@ word_boundaries``; AVS-Spot adds ``num_frames, target_word, target_word_boundary
 correct_*``. ``word_boundaries`` is a Python literal ``[['word', start, end], ...]`` of
 inclusive 25 fps frames from the clip start. Columns this module does not interpret
 are kept as strings in ``ManifestRow.extra``.
+
+Media of a row ``filename = "<video_id>_<start>-<end>/<NNNNN>"`` (:func:`locate_media`): the
+speaker crop ``ROOT/<filename>.avi`` (+ ``.wav``) that the official preprocessing writes, or
+the raw download it starts from, ``ROOT/<video_id>_<start>-<end>.mp4`` (the official
+download script fetches only that segment), or a full-length ``ROOT/<video_id>.mp4`` to cut.
+In a raw video the clip is speaker track number ``NNNNN`` (``gestsearch.eval.avs.segment_tracks``).
 """
 
 from __future__ import annotations
 
 import ast
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from gestsearch.errors import EvalError
 
 Boundary = tuple[str, int, int]
+T = TypeVar("T")
 
 RET_COLUMNS = ("video_id", "start_time", "end_time", "filename", "phrase", "word_boundaries")
 SPOT_COLUMNS = (*RET_COLUMNS, "num_frames", "target_word", "target_word_boundary")
 KINDS = ("ret", "spot", "auto")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm")
+RAW_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi")  # what yt-dlp downloads, most common first
 
 
 @dataclass(frozen=True)
@@ -100,20 +110,93 @@ def available_media(
 ) -> tuple[list[tuple[ManifestRow, Path, Path | None]], list[ManifestRow]]:
     """Split rows into ``(row, video, audio)`` found under ``root`` (:func:`resolve_media`) and rows without media.
 
+    Pre-cropped clips only (training corpora); :func:`located_media` also finds raw downloads.
     Raises :class:`EvalError` when ``root`` is not a folder or holds the media of none of the rows.
     """
+    found, missing = _split(root, rows, resolve_media, "ROOT/<filename> + " + "|".join(VIDEO_EXTENSIONS))
+    return [(row, *media) for row, media in found], missing
+
+
+@dataclass(frozen=True)
+class ClipMedia:
+    """The file a row's clip is read from.
+
+    ``track`` None: a pre-cropped speaker clip, the whole ``video`` (sound: the ``audio``
+    sidecar, else the video's own). Otherwise a raw video in which the clip is speaker track
+    number ``track``, within ``cut_s`` = ``(start_time, end_time)`` s of a full-length
+    download, or within the whole file (``cut_s`` None) for a downloaded segment.
+    """
+
+    video: Path
+    audio: Path | None = None
+    track: int | None = None
+    cut_s: tuple[float, float] | None = None
+
+    @property
+    def raw(self) -> bool:
+        return self.track is not None
+
+    @property
+    def key(self) -> str:
+        """Names the clip in a gesture index: the video path, plus ``#[START-END/]NNNNN`` for raw media."""
+        if self.track is None:
+            return str(self.video)
+        cut = f"{self.cut_s[0]:.6f}-{self.cut_s[1]:.6f}/" if self.cut_s else ""
+        return f"{self.video}#{cut}{self.track:05d}"
+
+
+def locate_media(root: Path | str, row: ManifestRow) -> ClipMedia | None:
+    """The media of ``row`` under ``root``, or None; the first of these that exists:
+
+    1. the pre-cropped speaker clip of the official preprocessing (:func:`resolve_media`);
+    2. the downloaded segment ``ROOT/<video_id>_<start>-<end>.<ext>`` (the ``filename`` before
+       its slash; the official download script cuts ``[start_time, end_time]`` already), one of
+       :data:`RAW_EXTENSIONS`: the clip is the speaker track numbered by the part after the slash;
+    3. a full-length download ``ROOT/<video_id>.<ext>``: the same, within ``[start_time, end_time]``.
+
+    Raw media (2, 3) need a ``filename`` ending in ``/<track number>``.
+    """
+    media = resolve_media(root, row)
+    if media is not None:
+        return ClipMedia(*media)
+    segment, _, number = row.filename.rpartition("/")
+    if not (segment and number.isdigit()):
+        return None
+    for stem, cut in ((segment, None), (row.video_id, (row.start_time, row.end_time))):
+        video = next((p for p in (Path(root) / f"{stem}{ext}" for ext in RAW_EXTENSIONS) if p.is_file()), None)
+        if video is not None:
+            return ClipMedia(video, track=int(number), cut_s=cut)
+    return None
+
+
+def located_media(
+    root: Path | str, rows: list[ManifestRow]
+) -> tuple[list[tuple[ManifestRow, ClipMedia]], list[ManifestRow]]:
+    """Split rows into ``(row, media)`` found under ``root`` (:func:`locate_media`) and rows without media.
+
+    Raises :class:`EvalError` when ``root`` is not a folder or holds the media of none of the rows.
+    """
+    expected = (
+        f"ROOT/<filename> + {'|'.join(VIDEO_EXTENSIONS)}, or raw videos ROOT/<video_id>_<start>-<end> "
+        f"or ROOT/<video_id> + {'|'.join(RAW_EXTENSIONS)}"
+    )
+    return _split(root, rows, locate_media, expected)
+
+
+def _split(
+    root: Path | str, rows: list[ManifestRow], locate: Callable[[Path, ManifestRow], T | None], expected: str
+) -> tuple[list[tuple[ManifestRow, T]], list[ManifestRow]]:
     root = Path(root)
     if not root.is_dir():
         raise EvalError(f"{root}: the media root is not a folder")
     found, missing = [], []
     for row in rows:
-        media = resolve_media(root, row)
+        media = locate(root, row)
         if media is None:
             missing.append(row)
         else:
-            found.append((row, *media))
+            found.append((row, media))
     if not found:
-        expected = "ROOT/<filename> + " + "|".join(VIDEO_EXTENSIONS)
         raise EvalError(f"{root}: none of the {len(rows)} clips has its media here (expected {expected})")
     return found, missing
 

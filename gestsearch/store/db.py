@@ -305,6 +305,12 @@ class GestureStore:
         by_id = {clip.clip_id: clip for clip in clips_from_arrow(rows)}
         return [by_id[i] for i in ids.tolist() if i in by_id]
 
+    def clips_of_video(self, path: str | Path) -> list[ClipRecord]:
+        """The visible clips of the video at ``path``, by start frame (none when it is not indexed)."""
+        where = f"video_id = {_sql_str(video_id_for(path))}"
+        clips = clips_from_arrow(self._snapshot().rows(CLIPS_SCHEMA.names, where))
+        return sorted(clips, key=lambda c: (c.start_frame, c.track))
+
     def all_clip_ids(self) -> np.ndarray:
         """Ids of all visible clips, int64, sorted."""
         return np.sort(self._snapshot().rows(["id", "write_id"]).column("id").to_numpy())

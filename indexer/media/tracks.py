@@ -81,23 +81,32 @@ class Track:
         return self.end_frame - self.start_frame
 
 
-def speaker_tracks(path: str | Path, mode: Mode = "auto") -> list[Track]:
+def speaker_tracks(
+    path: str | Path, mode: Mode = "auto", start_frame: int = 0, end_frame: int | None = None
+) -> list[Track]:
     """Find the speaker tracks of the video ``path`` (see the module docstring for the modes).
 
-    Raw mode returns an empty list when nobody is found. Raises :class:`MediaError` for
-    unreadable files and :class:`ConfigError` for an unknown mode.
+    Only frames ``[start_frame, end_frame)`` of the 25 fps timeline are looked at (``end_frame``
+    None: to the end), e.g. one segment of a long video; track frames still count from the
+    start of the file. Raw mode returns an empty list when nobody is found. Raises
+    :class:`MediaError` for unreadable files, :class:`ConfigError` for an unknown mode and
+    ValueError for a frame range with no frame of the video in it.
     """
     if mode not in ("auto", "precropped", "raw"):
         raise ConfigError(f"unknown speaker mode {mode!r}: use 'auto', 'precropped' or 'raw'")
     info = probe(path)
+    start = max(0, start_frame)
+    end = info.n_frames if end_frame is None else min(end_frame, info.n_frames)
+    if start >= end:
+        raise ValueError(f"{path}: frames [{start_frame}, {end_frame}) are outside its {info.n_frames} frames")
     if mode == "raw":
-        return _raw_tracks(info)
-    samples = list(_sample(info, _sample_indices(info.n_frames)))
+        return _raw_tracks(info, start, end)
+    samples = _sample(info, start, end)
     if mode == "auto" and not _looks_precropped(samples):
-        return _raw_tracks(info)
+        return _raw_tracks(info, start, end)
     with hand_detector() as hands:
         hand_fraction = float(np.mean([_has_hand(hands, frame) for frame in samples]))
-    return [_track(0, 0, info.n_frames, None, hand_fraction)]
+    return [_track(0, start, end, None, hand_fraction)]
 
 
 def _track(index: int, start: int, end: int, box: Box | None, hand_fraction: float) -> Track:
@@ -112,12 +121,14 @@ def _sample_indices(n_frames: int) -> list[int]:
     return [int(i) for i in np.linspace(0, n_frames - 1, MAX_SAMPLES).round()]
 
 
-def _sample(info: VideoInfo, indices: list[int]) -> list[np.ndarray]:
-    """Detection-size frames at ``indices``: one sequential decode for short videos, seeks else."""
+def _sample(info: VideoInfo, start: int, end: int) -> list[np.ndarray]:
+    """Detection-size frames at :func:`_sample_indices` of ``[start, end)``: one sequential
+    decode for short ranges, seeks else."""
     scale = _detection_scale(info)
-    if info.n_frames <= MAX_SAMPLES * HAND_EVERY:
+    indices = [start + k for k in _sample_indices(end - start)]
+    if end - start <= MAX_SAMPLES * HAND_EVERY:
         wanted = set(indices)
-        return [frame for k, frame in enumerate(read_frames(info, scale=scale)) if k in wanted]
+        return [frame for k, frame in enumerate(read_frames(info, start, end, scale), start) if k in wanted]
     return [next(read_frames(info, k, k + 1, scale)) for k in indices]
 
 
@@ -132,17 +143,17 @@ def _looks_precropped(samples: list[np.ndarray]) -> bool:
     return single >= PRECROPPED_SINGLE_SHARE and float(np.median(widths)) >= PRECROPPED_FACE_WIDTH
 
 
-def _raw_tracks(info: VideoInfo) -> list[Track]:
+def _raw_tracks(info: VideoInfo, start: int, end: int) -> list[Track]:
     scale = _detection_scale(info)
     tracker = _FaceTracker()
     cuts = SceneCutDetector()
     with face_detector() as detector, hand_detector() as hands:
-        for k, frame in enumerate(read_frames(info, scale=scale)):
+        for k, frame in enumerate(read_frames(info, start, end, scale), start):
             if cuts.is_cut(frame):
                 tracker.end_scene()
             faces = _detect_faces(detector, frame)
             hand_flags = None
-            if k % HAND_EVERY == 0:
+            if (k - start) % HAND_EVERY == 0:
                 hand_flags = [_has_hand(hands, _crop(frame, _body_box(face))) for face in faces]
             tracker.update(k, faces, hand_flags)
     tracker.end_scene()
