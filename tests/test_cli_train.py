@@ -15,15 +15,16 @@ pytestmark = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not
 
 
 def test_synth_then_train(tmp_path):
-    corpus, out = tmp_path / "corpus", tmp_path / "run"
+    corpus, out, cache = tmp_path / "corpus", tmp_path / "run", tmp_path / "cache"
     made = runner.invoke(app, ["synth", str(corpus), "--clips", "6", "--seed", "5", "--json"])
     assert made.exit_code == 0, made.output
     assert len(list(corpus.glob("*.mp4"))) == 6 and (corpus / "manifest.csv").is_file()
-    trained = runner.invoke(app, ["train", str(corpus), str(out), "--epochs", "1", "--batch-size", "4", "--json"])
+    trained = runner.invoke(app, ["train", str(corpus), str(out), "--epochs", "1", "--batch-size", "4", "--cache-dir", str(cache), "--json"])
     assert trained.exit_code == 0, trained.output
     report = json.loads(trained.stdout)
     assert report["epochs"] == 1 and report["n_train"] + report["n_val"] == 6
     assert (out / "gestsync.pth").is_file() and (out / "jegal.pth").is_file() and (out / "text").is_dir()
+    assert list(cache.glob("features-*.pt")) and not list(out.glob("features-*.pt"))  # the cache went to --cache-dir
     again = runner.invoke(app, ["train", str(corpus), str(out), "--epochs", "1"])
     assert again.exit_code == 2 and "Traceback" not in again.output  # refuses to overwrite a run without --resume
 
