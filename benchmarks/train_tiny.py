@@ -1,7 +1,8 @@
 """Train the tiny preset on a synthetic corpus; report held-out retrieval and spotting against chance.
 
     .venv/bin/python benchmarks/train_tiny.py OUT [--work DIR] [--train-clips 1500] [--heldout-clips 200]
-                                              [--epochs N] [--lr LR] [--batch-size B] [--beta B] [--seed S]
+                                              [--pretrain-epochs N] [--epochs N] [--lr LR] [--batch-size B]
+                                              [--beta B] [--seed S] [--bundle]
 
 1. ``generate_corpus`` writes WORK/train (seed 1) and a held-out gallery WORK/heldout (seed 2:
    other phrases, bodies, voices), unless they are there already (WORK defaults to OUT/corpora).
@@ -13,8 +14,10 @@
    untrained model (epoch 0) and, for R@5, what a perfect gesture recogniser would get on this
    gallery (``ceiling_r5``).
 
-OUT receives the model (gestsync.pth, jegal.pth, text/: what gestsearch/assets/tiny/ ships),
-metrics.jsonl and benchmark.json; the script prints a Markdown table and the exact command.
+OUT receives the model (gestsync.pth, jegal.pth, text/), metrics.jsonl, pretrain.jsonl and
+benchmark.json; the script prints a Markdown table and the exact command. ``--bundle`` also writes
+the model into gestsearch/assets/tiny/ (the checkpoints' weights in float16, the text model and
+the run's config.json as train_config.json): the bundled default model.
 Run it on an otherwise idle machine: timings are part of the report.
 """
 
@@ -30,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from gestsearch.eval.manifest import ManifestRow, read_manifest
-from gestsearch.train import EpochMetrics, StepEvent, TrainConfig, train
+from gestsearch.train import EpochMetrics, PretrainEpoch, StepEvent, TrainConfig, train
 
+BUNDLE_DIR = Path(__file__).resolve().parents[1] / "gestsearch" / "assets" / "tiny"
 FRAME_MARGIN = 9
 RECALL_AT = 5
 
@@ -42,11 +46,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="corpora and feature caches (default: OUT/corpora)")
     parser.add_argument("--train-clips", type=int, default=1500)
     parser.add_argument("--heldout-clips", type=int, default=200)
+    parser.add_argument("--pretrain-epochs", type=int)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--beta", type=float)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bundle", action="store_true", help="install the trained model as gestsearch/assets/tiny")
     args = parser.parse_args()
     work = args.work or args.out / "corpora"
     started = time.perf_counter()
@@ -56,7 +62,7 @@ def main() -> None:
     corpora_s = time.perf_counter() - started
 
     config = TrainConfig.for_preset(
-        "tiny", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, beta=args.beta, seed=args.seed,
+        "tiny", pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, beta=args.beta, seed=args.seed,
         val_corpus=heldout_dir, cache_dir=work / "cache",
     )
     report = train(train_dir, args.out, config, progress=show)
@@ -72,6 +78,7 @@ def main() -> None:
         "untrained": untrained.__dict__,
         "chance": chance,
         "seconds": {"corpora": corpora_s, "train_incl_cache": report.seconds,
+                    "pretrain": sum(m.seconds for m in report.pretrain),
                     "epochs": sum(m.seconds for m in report.history[1:])},
     }
     (args.out / "benchmark.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -81,6 +88,30 @@ def main() -> None:
           f"(epochs alone {results['seconds']['epochs'] / 60:.1f} min)")
     print(f"model: {report.gestsync}, {report.jegal}, {report.text_model}")
     print(f"reproduce: {results['command']}")
+    if args.bundle:
+        print(f"bundled: {bundle(args.out, BUNDLE_DIR)}")
+
+
+def bundle(run: Path, dest: Path) -> Path:
+    """Install a training run's model as the bundled one: float16 weights, same official format."""
+    import shutil
+
+    import torch
+
+    staging = dest.with_name(dest.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in ("gestsync.pth", "jegal.pth"):
+        checkpoint = torch.load(run / name, map_location="cpu", weights_only=True)
+        checkpoint["state_dict"] = {
+            k: v.half() if v.is_floating_point() else v for k, v in checkpoint["state_dict"].items()
+        }
+        torch.save(checkpoint, staging / name)
+    shutil.copytree(run / "text", staging / "text")
+    shutil.copy(run / "config.json", staging / "train_config.json")
+    shutil.rmtree(dest, ignore_errors=True)
+    staging.rename(dest)
+    return dest
 
 
 def corpus(path: Path, n_clips: int, seed: int) -> Path:
@@ -141,6 +172,9 @@ def table(final: EpochMetrics, untrained: EpochMetrics, chance: dict[str, float]
 
 
 def show(event) -> None:
+    if isinstance(event, PretrainEpoch):
+        print(f"pre-training epoch {event.epoch}/{event.epochs}: loss {event.loss:.3f}, spoken-word frame accuracy "
+              f"{event.accuracy:.1f} % ({event.seconds:.0f} s)", flush=True)
     if isinstance(event, StepEvent) and (event.step % 5 == 0 or event.step == event.steps):
         print(f"  epoch {event.epoch} step {event.step}/{event.steps} loss {event.loss:.3f} "
               f"(seq {event.seq_loss:.3f}, couple {event.couple_loss:.3f}) lr {event.lr:.2e}", flush=True)

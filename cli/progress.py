@@ -92,10 +92,17 @@ class TrainProgress(KeyedProgress):
         super().__init__(MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"), enabled=enabled)
 
     def __call__(self, event) -> None:
-        from gestsearch.train import CacheEvent, EpochMetrics, StepEvent
+        from gestsearch.train import CacheEvent, EpochMetrics, PretrainEpoch, PretrainStep, StepEvent
 
         if isinstance(event, CacheEvent):
             self.update(f"caching {event.corpus} features", event.done, event.total, info="")
+        elif isinstance(event, PretrainStep):
+            self.update(f"pre-training GestSync, epoch {event.epoch}", event.step, event.steps, info=f"loss {event.loss:.3f}")
+        elif isinstance(event, PretrainEpoch):
+            self.bar.console.print(
+                f"pre-training epoch {event.epoch}/{event.epochs}: loss {event.loss:.3f}, "
+                f"spoken-word frame accuracy {event.accuracy:.1f}%", highlight=False,
+            )
         elif isinstance(event, StepEvent):
             info = f"loss {event.loss:.3f} (seq {event.seq_loss:.3f}, couple {event.couple_loss:.3f})"
             self.update(f"epoch {event.epoch}", event.step, event.steps, info=info)

@@ -13,7 +13,7 @@ import torch
 from gestsearch.embedding import Embedder, ModelInfo, normalise
 from gestsearch.errors import ConfigError, ModelInputError
 from gestsearch.models import GestSync, JEGAL, TINY, TextBackbone, load_gestsync, load_jegal
-from gestsearch.train import CacheEvent, EpochMetrics, StepEvent, TrainConfig, train
+from gestsearch.train import CacheEvent, EpochMetrics, PretrainEpoch, PretrainStep, StepEvent, TrainConfig, train
 from gestsearch.train.corpus import read_corpus
 from gestsearch.train.data import featurise, load_or_build
 from gestsearch.train.losses import JegalLoss, modality_dropout
@@ -37,7 +37,7 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def config(tmp_path_factory) -> TrainConfig:
     return TrainConfig.for_preset(
-        "tiny", epochs=2, batch_size=4, val_fraction=0.34, calibration_frames=64,
+        "tiny", epochs=2, batch_size=4, val_fraction=0.34, calibration_frames=64, pretrain_epochs=1,
         cache_dir=tmp_path_factory.mktemp("cache"),
     )
 
@@ -75,6 +75,20 @@ def test_outputs_and_progress(run_a, config):
     kinds = [type(e) for e in events]
     assert kinds.count(CacheEvent) == N_CLIPS and kinds.count(StepEvent) == 2 and kinds.count(EpochMetrics) == 3
     assert [e.epoch for e in events if isinstance(e, EpochMetrics)] == [0, 1, 2]
+    assert kinds.count(PretrainStep) == 1 and kinds.count(PretrainEpoch) == 1  # stage 1 comes first
+    assert kinds.index(PretrainEpoch) < kinds.index(EpochMetrics)
+    assert [m.epoch for m in report.pretrain] == [1] and 0 <= report.pretrain[0].accuracy <= 100
+    assert [json.loads(line)["epoch"] for line in (out / "pretrain.jsonl").read_text().splitlines()] == [1]
+
+
+def test_pretraining_trains_the_upper_gestsync_network(run_a):
+    """Stage 1 changes the trainable GestSync blocks (3-6, window head), never the fixed blocks 1-2."""
+    torch.manual_seed(TRUNK_SEED)
+    initial = GestSync(TINY.gestsync).state_dict()
+    trained = load_gestsync(run_a[0].gestsync).state_dict()
+    changed = {k for k in initial if not torch.equal(initial[k], trained[k])}
+    assert {"trunk.block3.conv.weight", "trunk.block6.conv.weight", "head.fc1.weight"} <= changed
+    assert not changed & {"trunk.block1.conv.weight", "trunk.block2.conv.weight"}
 
 
 def test_checkpoints_reload_and_embed_like_training(run_a, corpus):
@@ -124,8 +138,13 @@ def test_interrupted_run_resumes_to_the_same_weights(run_a, corpus, config, tmp_
     with pytest.raises(ConfigError, match="beta"):
         train(corpus, out, replace(config, beta=0.3), resume=True)
 
-    report = train(corpus, out, config, resume=True)
+    after_epoch_1 = load_gestsync(out / "gestsync.pth").state_dict()
+    events.clear()
+    report = train(corpus, out, config, resume=True, progress=events.append)
     assert report.epochs == 2 and [m.epoch for m in report.history] == [0, 1, 2]
+    assert report.pretrain == [] and not any(isinstance(e, (PretrainStep, PretrainEpoch)) for e in events)
+    final = load_gestsync(out / "gestsync.pth").state_dict()
+    assert all(torch.equal(after_epoch_1[k], final[k]) for k in final)  # GestSync stays frozen in stage 2
     expected, got = state_of(run_a[0].out_dir), state_of(out)
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[k], got[k]) for k in expected)
@@ -225,6 +244,7 @@ def test_warmup_is_long_enough_and_the_schedule_ramps_then_decays():
 def test_preset_defaults_are_explicit():
     tiny, paper = TrainConfig.for_preset("tiny"), TrainConfig.for_preset("paper", epochs=3)
     assert (tiny.lr, tiny.train_gestsync_head, tiny.train_text_backbone) == (3e-4, True, True)
+    assert (tiny.pretrain_epochs, paper.pretrain_epochs, tiny.epochs, tiny.batch_size) == (6, 0, 10, 32)
     assert (paper.lr, paper.train_gestsync_head, paper.train_text_backbone, paper.epochs) == (5e-5, False, False, 3)
     assert (paper.weight_decay, paper.betas, paper.beta, paper.temperature) == (1e-4, (0.9, 0.98), 0.5, 0.07)
     assert TrainConfig.from_dict(json.loads(json.dumps(tiny.to_dict()))) == tiny
@@ -238,3 +258,18 @@ def test_trunk_split_equals_the_whole_trunk(blocks):
     x = torch.rand(1, 3, 9, 270, 480)
     with torch.no_grad():
         torch.testing.assert_close(trunk.rest(trunk.partial(x, blocks), blocks), trunk(x))
+
+
+def test_spoken_word_targets():
+    from gestsearch.train.data import ClipFeatures
+    from gestsearch.train.pretrain import IGNORE, frame_targets, word_classes
+
+    def clip(boundaries):
+        return ClipFeatures("c", torch.zeros(30, 1, 1, 1), torch.zeros(8, 80), boundaries, None)
+
+    a = clip([("up", 0, 2), ("the", 3, 4), ("Up", 6, 7)])
+    b = clip([("the", 1, 2), ("rare", 4, 5)])
+    classes = word_classes([a, b])
+    assert classes == {"the": 0, "up": 1}  # seen twice or more, most frequent first (ties by word)
+    assert frame_targets(a, classes).tolist() == [1, 1, 1, 0, 0, IGNORE, 1, 1, IGNORE, IGNORE]
+    assert frame_targets(b, classes).tolist() == [IGNORE, 0, 0] + [IGNORE] * 7

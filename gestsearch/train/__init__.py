@@ -5,9 +5,10 @@
 """
 
 from gestsearch.train.config import PRESET_DEFAULTS, TrainConfig
+from gestsearch.train.pretrain import PretrainEpoch, PretrainStep
 from gestsearch.train.trainer import CacheEvent, EpochMetrics, Progress, StepEvent, TrainEvent, TrainReport, train
 
 __all__ = [
-    "PRESET_DEFAULTS", "TrainConfig", "CacheEvent", "EpochMetrics", "Progress", "StepEvent", "TrainEvent",
+    "PRESET_DEFAULTS", "TrainConfig", "CacheEvent", "EpochMetrics", "PretrainEpoch", "PretrainStep", "Progress", "StepEvent", "TrainEvent",
     "TrainReport", "train",
 ]

@@ -6,10 +6,12 @@
 setting                ``tiny`` (from scratch)      ``paper`` (fine-tune official)
 =====================  ==========================  ===================================
 lr                     3e-4                         5e-5 (the paper's)
-epochs / batch size    30 / 64                      10 / 32
+epochs / batch size    10 / 32                      10 / 32
 GestSync conv trunk    blocks 1-2 fixed (random),   frozen (features cached)
-                       blocks 3-6 trained
-GestSync window head   trained                      frozen
+                       blocks 3-6 pre-trained
+GestSync window head   pre-trained                  frozen
+GestSync pre-training  6 epochs (lr 1e-3), then     none
+                       frozen
 text backbone          trained (word-level, ours)   frozen (XLM-R, as released)
 BatchNorm calibration  1024 frames                  none (official statistics)
 =====================  ==========================  ===================================
@@ -17,6 +19,11 @@ BatchNorm calibration  1024 frames                  none (official statistics)
 Shared defaults are the paper's: AdamW with weight decay 1e-4 and betas (0.9, 0.98),
 β = 0.5 between the sequence and the word-coupling loss, modality dropout 0.5, and a
 learnable temperature starting at 0.07 (``learn_temperature=False`` keeps it fixed).
+
+GestSync pre-training (``gestsearch.train.pretrain``) is stage 1 for a network trained from
+scratch: the trainable GestSync parts learn to name the word spoken at each frame, then freeze,
+and stage 2 trains JEGAL with the paper's objective. Without it the tiny preset's contrastive
+training collapses (``benchmarks/README.md``, "Training the tiny preset").
 """
 
 from __future__ import annotations
@@ -29,11 +36,11 @@ from gestsearch.errors import ConfigError
 
 PRESET_DEFAULTS: dict[str, dict[str, object]] = {
     "tiny": dict(
-        lr=3e-4, epochs=30, batch_size=64, frozen_trunk_blocks=2,
+        lr=3e-4, epochs=10, batch_size=32, frozen_trunk_blocks=2, pretrain_epochs=6,
         train_gestsync_head=True, train_text_backbone=True, calibration_frames=1024,
     ),
     "paper": dict(
-        lr=5e-5, epochs=10, batch_size=32, frozen_trunk_blocks=6,
+        lr=5e-5, epochs=10, batch_size=32, frozen_trunk_blocks=6, pretrain_epochs=0,
         train_gestsync_head=False, train_text_backbone=False, calibration_frames=0,
     ),
 }
@@ -42,8 +49,8 @@ PRESET_DEFAULTS: dict[str, dict[str, object]] = {
 @dataclass(frozen=True)
 class TrainConfig:
     preset: str = "tiny"  # model sizes when training from scratch ("tiny"); "paper" needs init checkpoints
-    epochs: int = 30
-    batch_size: int = 64  # clips per step: the InfoNCE negatives are the other clips of the batch
+    epochs: int = 10
+    batch_size: int = 32  # clips per step: the InfoNCE negatives are the other clips of the batch
     lr: float = 3e-4  # peak learning rate, after a linear warm-up; cosine decay to 0
     weight_decay: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.98)
@@ -58,6 +65,8 @@ class TrainConfig:
     train_gestsync_head: bool = True  # GestSync window transformer + head
     train_text_backbone: bool = True
     calibration_frames: int = 1024  # frames to recompute the random conv trunk's BatchNorm statistics on
+    pretrain_epochs: int = 6  # stage 1: frame → spoken-word classification of the GestSync network, then frozen (0: none)
+    pretrain_lr: float = 1e-3
     mask_faces: bool = True  # mask the face like the indexer (False: clips already masked, as AVS crops)
     val_fraction: float = 0.1  # held-out share of the corpus (ignored with val_corpus)
     val_corpus: Path | None = None  # a separate corpus to validate on
@@ -90,6 +99,10 @@ class TrainConfig:
             "modality_dropout": 0 <= self.modality_dropout <= 1,
             "frozen_trunk_blocks": 1 <= self.frozen_trunk_blocks <= 6,
             "calibration_frames": self.calibration_frames >= 0,
+            "pretrain_epochs": self.pretrain_epochs >= 0 and not (
+                self.pretrain_epochs and self.frozen_trunk_blocks == 6 and not self.train_gestsync_head
+            ),
+            "pretrain_lr": self.pretrain_lr > 0 and math.isfinite(self.pretrain_lr),
             "val_fraction": 0 <= self.val_fraction < 1,
             "seed": self.seed >= 0,
         }
@@ -106,6 +119,7 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         values = dict(d)
         values["betas"] = tuple(values["betas"])
+        values.setdefault("pretrain_epochs", 0)  # saved before GestSync pre-training existed
         for key in ("val_corpus", "cache_dir"):
             values[key] = Path(values[key]) if values.get(key) else None
         return cls(**values)

@@ -71,6 +71,17 @@ class TrainingModel:
     def gestsync_frozen(self) -> bool:
         return not (self.trunk_blocks or self.train_head)
 
+    def gestsync_parameters(self) -> list[nn.Parameter]:
+        """The trainable parameters of the GestSync network (trunk blocks, window head)."""
+        return [p for m in (*self.trunk_blocks, *self.head_modules) for p in m.parameters() if p.requires_grad]
+
+    def freeze_gestsync(self) -> None:
+        """Fix the whole GestSync network (after its pre-training): its features are then computed once per clip."""
+        self.gestsync.requires_grad_(False)
+        self.trunk_blocks, self.train_head = [], False
+        self._frozen_features.clear()
+        self.train(False)
+
     def trainable(self) -> list[nn.Parameter]:
         modules = [self.jegal, *self.trunk_blocks, *self.head_modules, self.backbone.model]
         return [p for m in modules for p in m.parameters() if p.requires_grad]

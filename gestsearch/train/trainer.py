@@ -35,6 +35,7 @@ from gestsearch.train.corpus import read_corpus
 from gestsearch.train.data import ClipFeatures, load_or_build
 from gestsearch.train.losses import JegalLoss, modality_dropout
 from gestsearch.train.network import TrainingModel
+from gestsearch.train.pretrain import PretrainEpoch, PretrainStep, pretrain_gestsync, word_classes
 from gestsearch.train.tokenizer import build_word_tokenizer, new_text_model
 from gestsearch.train.validate import Validation, validate
 
@@ -43,6 +44,7 @@ BUCKET_BATCHES = 8  # batches per length-sorted group when shuffling
 MIN_WARMUP_STEPS = 30  # full-size Adam steps on a fresh model collapse every embedding onto one vector
 STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.jsonl"
+PRETRAIN_FILE = "pretrain.jsonl"
 CONFIG_FILE = "config.json"
 Init = tuple[str | os.PathLike, str | os.PathLike, str]  # gestsync.pth, jegal.pth, text model (id or dir)
 
@@ -79,7 +81,7 @@ class EpochMetrics:
     seconds: float
 
 
-TrainEvent = CacheEvent | StepEvent | EpochMetrics
+TrainEvent = CacheEvent | PretrainStep | PretrainEpoch | StepEvent | EpochMetrics
 Progress = Callable[[TrainEvent], None]
 
 
@@ -94,6 +96,7 @@ class TrainReport:
     n_val: int
     skipped: list[str]  # "clip: reason" for clips left out
     history: list[EpochMetrics] = field(default_factory=list)
+    pretrain: list[PretrainEpoch] = field(default_factory=list)  # stage 1 (this call only; empty on resume)
     seconds: float = 0.0
 
     @property
@@ -128,6 +131,11 @@ def train(
         model = TrainingModel(
             gestsync, jegal, data.backbone, config.frozen_trunk_blocks, config.train_gestsync_head, config.train_text_backbone
         )
+        pretrained = []
+        if config.pretrain_epochs:
+            if not resume:  # a resumed run restores the pre-trained network with the rest
+                pretrained = _pretrain(model, data.train, config, generator, out_dir, emit)
+            model.freeze_gestsync()
         run = _Run(config, model, data.train, data.val, generator, out_dir)
         if resume:
             run.restore(torch.load(out_dir / STATE_FILE, map_location="cpu", weights_only=True))
@@ -139,8 +147,23 @@ def train(
     text_model = str(out_dir / "text") if config.train_text_backbone else data.backbone.name
     return TrainReport(
         out_dir, out_dir / "gestsync.pth", out_dir / "jegal.pth", text_model, run.epoch,
-        len(data.train), len(data.val), data.skipped, run.history, time.perf_counter() - started,
+        len(data.train), len(data.val), data.skipped, run.history, pretrained, time.perf_counter() - started,
     )
+
+
+def _pretrain(
+    model: TrainingModel, clips: list[ClipFeatures], config: TrainConfig, generator: torch.Generator, out_dir: Path, emit: Progress
+) -> list[PretrainEpoch]:
+    """Stage 1 (``gestsearch.train.pretrain``); its per-epoch metrics go to pretrain.jsonl."""
+    classes = word_classes(clips)
+    if not classes:
+        raise ConfigError("pre-training the GestSync network needs words that occur more than once in the training clips")
+    history = pretrain_gestsync(
+        model, lambda: length_batches(clips, config.batch_size, generator), classes,
+        config.pretrain_epochs, config.pretrain_lr, config.weight_decay, emit,
+    )
+    _atomic_write(out_dir / PRETRAIN_FILE, "".join(json.dumps(asdict(m)) + "\n" for m in history))
+    return history
 
 
 @dataclass
@@ -229,17 +252,7 @@ class _Run:
         return metrics
 
     def _batches(self) -> list[list[ClipFeatures]]:
-        """A shuffled epoch in batches of clips of similar length (less padding): the shuffled clips are
-        sorted by length within groups of ``BUCKET_BATCHES`` batches, cut into batches, and those shuffled."""
-        order = torch.randperm(len(self.train_clips), generator=self.generator).tolist()
-        size, group = self.config.batch_size, self.config.batch_size * BUCKET_BATCHES
-        order = [i for k in range(0, len(order), group) for i in sorted(order[k : k + group], key=self._length)]
-        batches = [[self.train_clips[i] for i in order[k : k + size]] for k in range(0, len(order), size)]
-        batches = [b for b in batches if len(b) >= 2]  # InfoNCE needs negatives
-        return [batches[i] for i in torch.randperm(len(batches), generator=self.generator).tolist()]
-
-    def _length(self, index: int) -> int:
-        return self.train_clips[index].n_frames
+        return length_batches(self.train_clips, self.config.batch_size, self.generator)
 
     def _step(self, batch: list[ClipFeatures]) -> tuple[float, float, float]:
         self.model.train(True)
@@ -283,6 +296,18 @@ class _Run:
         self.history = [EpochMetrics(**m) for m in state["history"]]
         torch.set_rng_state(state["torch_rng"])
         self.generator.set_state(state["generator"])
+
+
+def length_batches(clips: list[ClipFeatures], size: int, generator: torch.Generator) -> list[list[ClipFeatures]]:
+    """A shuffled epoch in batches of clips of similar length (less padding): the shuffled clips are
+    sorted by length within groups of ``BUCKET_BATCHES`` batches, cut into batches, and those shuffled.
+    Batches of one clip are dropped (InfoNCE needs negatives)."""
+    order = torch.randperm(len(clips), generator=generator).tolist()
+    group = size * BUCKET_BATCHES
+    order = [i for k in range(0, len(order), group) for i in sorted(order[k : k + group], key=lambda i: clips[i].n_frames)]
+    batches = [[clips[i] for i in order[k : k + size]] for k in range(0, len(order), size)]
+    batches = [b for b in batches if len(b) >= 2]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def warmup_steps(share: float, total: int) -> int:
