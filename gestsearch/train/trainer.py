@@ -7,6 +7,8 @@ Outputs in ``out_dir``:
   backbone (tiny preset), a Hugging Face model directory;
 - ``train_state.pt``: everything ``resume=True`` needs (weights, optimizer, schedule, epoch,
   RNG states); ``metrics.jsonl``: one line per epoch (epoch 0 = before training);
+  ``pretrain.jsonl``: one line per GestSync pre-training epoch (stage 1, ``config.pretrain_epochs``;
+  it runs before epoch 0, then GestSync stays frozen; a resumed run does not repeat it);
   ``config.json``; the feature cache (unless ``config.cache_dir`` points elsewhere).
 
 Randomness: the tiny GestSync network starts from a fixed random init (seed ``TRUNK_SEED``),
