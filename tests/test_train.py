@@ -244,7 +244,7 @@ def test_warmup_is_long_enough_and_the_schedule_ramps_then_decays():
 def test_preset_defaults_are_explicit():
     tiny, paper = TrainConfig.for_preset("tiny"), TrainConfig.for_preset("paper", epochs=3)
     assert (tiny.lr, tiny.train_gestsync_head, tiny.train_text_backbone) == (3e-4, True, True)
-    assert (tiny.pretrain_epochs, paper.pretrain_epochs, tiny.epochs, tiny.batch_size) == (6, 0, 10, 32)
+    assert (tiny.pretrain_epochs, paper.pretrain_epochs, tiny.epochs, tiny.batch_size) == (8, 0, 16, 32)
     assert (paper.lr, paper.train_gestsync_head, paper.train_text_backbone, paper.epochs) == (5e-5, False, False, 3)
     assert (paper.weight_decay, paper.betas, paper.beta, paper.temperature) == (1e-4, (0.9, 0.98), 0.5, 0.07)
     assert TrainConfig.from_dict(json.loads(json.dumps(tiny.to_dict()))) == tiny

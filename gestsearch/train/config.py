@@ -6,11 +6,11 @@
 setting                ``tiny`` (from scratch)      ``paper`` (fine-tune official)
 =====================  ==========================  ===================================
 lr                     3e-4                         5e-5 (the paper's)
-epochs / batch size    10 / 32                      10 / 32
+epochs / batch size    16 / 32                      10 / 32
 GestSync conv trunk    blocks 1-2 fixed (random),   frozen (features cached)
                        blocks 3-6 pre-trained
 GestSync window head   pre-trained                  frozen
-GestSync pre-training  6 epochs (lr 1e-3), then     none
+GestSync pre-training  8 epochs (lr 1e-3), then     none
                        frozen
 text backbone          trained (word-level, ours)   frozen (XLM-R, as released)
 BatchNorm calibration  1024 frames                  none (official statistics)
@@ -36,7 +36,7 @@ from gestsearch.errors import ConfigError
 
 PRESET_DEFAULTS: dict[str, dict[str, object]] = {
     "tiny": dict(
-        lr=3e-4, epochs=10, batch_size=32, frozen_trunk_blocks=2, pretrain_epochs=6,
+        lr=3e-4, epochs=16, batch_size=32, frozen_trunk_blocks=2, pretrain_epochs=8,
         train_gestsync_head=True, train_text_backbone=True, calibration_frames=1024,
     ),
     "paper": dict(
@@ -49,7 +49,7 @@ PRESET_DEFAULTS: dict[str, dict[str, object]] = {
 @dataclass(frozen=True)
 class TrainConfig:
     preset: str = "tiny"  # model sizes when training from scratch ("tiny"); "paper" needs init checkpoints
-    epochs: int = 10
+    epochs: int = 16
     batch_size: int = 32  # clips per step: the InfoNCE negatives are the other clips of the batch
     lr: float = 3e-4  # peak learning rate, after a linear warm-up; cosine decay to 0
     weight_decay: float = 1e-4
@@ -65,7 +65,7 @@ class TrainConfig:
     train_gestsync_head: bool = True  # GestSync window transformer + head
     train_text_backbone: bool = True
     calibration_frames: int = 1024  # frames to recompute the random conv trunk's BatchNorm statistics on
-    pretrain_epochs: int = 6  # stage 1: frame → spoken-word classification of the GestSync network, then frozen (0: none)
+    pretrain_epochs: int = 8  # stage 1: frame → spoken-word classification of the GestSync network, then frozen (0: none)
     pretrain_lr: float = 1e-3
     mask_faces: bool = True  # mask the face like the indexer (False: clips already masked, as AVS crops)
     val_fraction: float = 0.1  # held-out share of the corpus (ignored with val_corpus)
