@@ -175,7 +175,7 @@ def show(event) -> None:
     if isinstance(event, PretrainEpoch):
         print(f"pre-training epoch {event.epoch}/{event.epochs}: loss {event.loss:.3f}, spoken-word frame accuracy "
               f"{event.accuracy:.1f} % ({event.seconds:.0f} s)", flush=True)
-    if isinstance(event, StepEvent) and (event.step % 5 == 0 or event.step == event.steps):
+    elif isinstance(event, StepEvent) and (event.step % 5 == 0 or event.step == event.steps):
         print(f"  epoch {event.epoch} step {event.step}/{event.steps} loss {event.loss:.3f} "
               f"(seq {event.seq_loss:.3f}, couple {event.couple_loss:.3f}) lr {event.lr:.2e}", flush=True)
     elif isinstance(event, EpochMetrics):

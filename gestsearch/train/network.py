@@ -83,8 +83,10 @@ class TrainingModel:
         self.train(False)
 
     def trainable(self) -> list[nn.Parameter]:
-        modules = [self.jegal, *self.trunk_blocks, *self.head_modules, self.backbone.model]
-        return [p for m in modules for p in m.parameters() if p.requires_grad]
+        """JEGAL's, the GestSync network's (:meth:`gestsync_parameters`), then the text backbone's trainable parameters."""
+        jegal = [p for p in self.jegal.parameters() if p.requires_grad]
+        text = [p for p in self.backbone.model.parameters() if p.requires_grad]
+        return [*jegal, *self.gestsync_parameters(), *text]
 
     def train(self, mode: bool = True) -> None:
         """Dropout/BatchNorm modes: trained parts follow ``mode``; frozen parts stay in eval mode."""

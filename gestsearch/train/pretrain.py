@@ -41,7 +41,8 @@ class PretrainStep:
 
 @dataclass(frozen=True)
 class PretrainEpoch:
-    """Mean loss and frame accuracy (percent of target frames) over the epoch's training batches."""
+    """Mean loss and frame accuracy (percent of target frames) over the epoch's training batches
+    (batches without a target frame are skipped and not counted)."""
 
     epoch: int
     epochs: int
@@ -88,7 +89,7 @@ def pretrain_gestsync(
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         epoch_batches = batches()
-        loss_sum, correct, counted = 0.0, 0, 0
+        loss_sum, taken, correct, counted = 0.0, 0, 0, 0
         for step, batch in enumerate(epoch_batches, start=1):
             targets = torch.cat([frame_targets(clip, classes) for clip in batch])
             known = targets != IGNORE
@@ -103,9 +104,10 @@ def pretrain_gestsync(
             correct += int((logits.argmax(1)[known] == targets[known]).sum())
             counted += int(known.sum())
             loss_sum += loss.item()
+            taken += 1
             emit(PretrainStep(epoch, step, len(epoch_batches), loss.item()))
         metrics = PretrainEpoch(
-            epoch, epochs, loss_sum / max(1, len(epoch_batches)), 100.0 * correct / max(1, counted), time.perf_counter() - started
+            epoch, epochs, loss_sum / max(1, taken), 100.0 * correct / max(1, counted), time.perf_counter() - started
         )
         history.append(metrics)
         emit(metrics)
