@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/train_tiny.py OUT [--work DIR] [--train-clips 1500] [--heldout-clips 200]
                                               [--pretrain-epochs N] [--epochs N] [--lr LR] [--batch-size B]
-                                              [--beta B] [--seed S] [--bundle]
+                                              [--beta B] [--word-weight G] [--seed S] [--bundle]
 
 1. ``generate_corpus`` writes WORK/train (seed 1) and a held-out gallery WORK/heldout (seed 2:
    other phrases, bodies, voices), unless they are there already (WORK defaults to OUT/corpora).
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--beta", type=float)
+    parser.add_argument("--word-weight", type=float)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bundle", action="store_true", help="install the trained model as gestsearch/assets/tiny")
     args = parser.parse_args()
@@ -62,7 +63,8 @@ def main() -> None:
     corpora_s = time.perf_counter() - started
 
     config = TrainConfig.for_preset(
-        "tiny", pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, beta=args.beta, seed=args.seed,
+        "tiny", pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, beta=args.beta,
+        word_weight=args.word_weight, seed=args.seed,
         val_corpus=heldout_dir, cache_dir=work / "cache",
     )
     report = train(train_dir, args.out, config, progress=show)
@@ -177,7 +179,7 @@ def show(event) -> None:
               f"{event.accuracy:.1f} % ({event.seconds:.0f} s)", flush=True)
     elif isinstance(event, StepEvent) and (event.step % 5 == 0 or event.step == event.steps):
         print(f"  epoch {event.epoch} step {event.step}/{event.steps} loss {event.loss:.3f} "
-              f"(seq {event.seq_loss:.3f}, couple {event.couple_loss:.3f}) lr {event.lr:.2e}", flush=True)
+              f"(seq {event.seq_loss:.3f}, couple {event.couple_loss:.3f}, word {event.word_loss:.3f}) lr {event.lr:.2e}", flush=True)
     elif isinstance(event, EpochMetrics):
         loss = "" if event.loss is None else f"loss {event.loss:.3f} "
         print(f"epoch {event.epoch}: {loss}val S→G R@5 {event.val_s2g_r5:.1f} G→S R@5 {event.val_g2s_r5:.1f} "

@@ -104,7 +104,8 @@ class TrainProgress(KeyedProgress):
                 f"spoken-word frame accuracy {event.accuracy:.1f}%", highlight=False,
             )
         elif isinstance(event, StepEvent):
-            info = f"loss {event.loss:.3f} (seq {event.seq_loss:.3f}, couple {event.couple_loss:.3f})"
+            word = f", word {event.word_loss:.3f}" if event.word_loss else ""
+            info = f"loss {event.loss:.3f} (seq {event.seq_loss:.3f}, couple {event.couple_loss:.3f}{word})"
             self.update(f"epoch {event.epoch}", event.step, event.steps, info=info)
         elif isinstance(event, EpochMetrics) and event.val_s2g_r5 is not None:
             self.bar.console.print(

@@ -70,6 +70,9 @@ def test_outputs_and_progress(run_a, config):
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in lines] == [0, 1, 2]
     assert lines[0]["loss"] is None and all(m["loss"] > 0 for m in lines[1:])
+    assert config.word_weight == 0.5 and all(m["word_loss"] > 0 for m in lines[1:])  # the tiny preset's word contrast
+    for m in lines[1:]:
+        assert m["loss"] == pytest.approx(0.5 * m["seq_loss"] + 0.5 * m["couple_loss"] + 0.5 * m["word_loss"], rel=1e-5)
     assert all(0 <= m["val_s2g_r5"] <= 100 and m["val_spotting"] is not None for m in lines)
     assert json.loads((out / "config.json").read_text())["config"]["beta"] == config.beta
     kinds = [type(e) for e in events]
@@ -244,10 +247,14 @@ def test_warmup_is_long_enough_and_the_schedule_ramps_then_decays():
 def test_preset_defaults_are_explicit():
     tiny, paper = TrainConfig.for_preset("tiny"), TrainConfig.for_preset("paper", epochs=3)
     assert (tiny.lr, tiny.train_gestsync_head, tiny.train_text_backbone) == (3e-4, True, True)
-    assert (tiny.pretrain_epochs, paper.pretrain_epochs, tiny.epochs, tiny.batch_size) == (8, 0, 16, 32)
+    assert (tiny.pretrain_epochs, paper.pretrain_epochs, tiny.epochs, tiny.batch_size) == (8, 0, 20, 32)
+    assert (tiny.word_weight, paper.word_weight) == (0.5, 0.0)  # the word contrast is ours: off for the paper
+    assert TrainConfig() == tiny
     assert (paper.lr, paper.train_gestsync_head, paper.train_text_backbone, paper.epochs) == (5e-5, False, False, 3)
     assert (paper.weight_decay, paper.betas, paper.beta, paper.temperature) == (1e-4, (0.9, 0.98), 0.5, 0.07)
     assert TrainConfig.from_dict(json.loads(json.dumps(tiny.to_dict()))) == tiny
+    old = {k: v for k, v in tiny.to_dict().items() if k not in ("word_weight", "pretrain_epochs")}  # an older run's config.json
+    assert (TrainConfig.from_dict(old).word_weight, TrainConfig.from_dict(old).pretrain_epochs) == (0.0, 0)
     assert TRUNK_SEED == 0
 
 

@@ -14,6 +14,7 @@ from gestsearch.train.losses import (
     modality_dropout,
     pooled,
     symmetric_info_nce,
+    word_contrast,
 )
 
 B, T, W, D = 5, 9, 6, 16
@@ -70,6 +71,17 @@ def ref_coupling(gesture, gesture_mask, content, content_mask) -> list[list[floa
     return scores
 
 
+def ref_word_contrast(gesture, gesture_mask, content, content_mask, temperature=0.07) -> float:
+    frames, words = gesture_mask.sum(1).int().tolist(), content_mask.sum(1).int().tolist()
+    losses = []
+    for b in range(B):
+        for w in range(words[b]):
+            peak = max(range(frames[b]), key=lambda t: cosine(content[b, w], gesture[b, t]))
+            logits = [cosine(content[b, v], gesture[b, peak]) / temperature for v in range(words[b])]
+            losses.append(-(logits[w] - math.log(sum(math.exp(x) for x in logits))))
+    return sum(losses) / len(losses)
+
+
 def test_pooled_is_the_unit_mean_of_unit_valid_rows(batch):
     gesture, gesture_mask, _, _ = batch
     got = pooled(gesture, gesture_mask)
@@ -99,6 +111,26 @@ def test_total_loss_matches_the_reference(batch, beta):
     assert parts.seq.item() == pytest.approx(seq, rel=1e-9)
     assert parts.couple.item() == pytest.approx(couple, rel=1e-9)
     assert parts.total.item() == pytest.approx(beta * seq + (1 - beta) * couple, rel=1e-9)
+
+
+def test_word_contrast_matches_the_loops(batch):
+    assert word_contrast(*batch[2:], *batch[:2]).item() == pytest.approx(ref_word_contrast(*batch), rel=1e-9)
+
+
+def test_word_contrast_weight_adds_to_the_total(batch):
+    plain, weighted = JegalLoss().double()(*batch), JegalLoss(word_weight=0.3).double()(*batch)
+    assert plain.word.item() == 0.0
+    assert weighted.word.item() == pytest.approx(ref_word_contrast(*batch), rel=1e-9)
+    assert weighted.total.item() == pytest.approx(plain.total.item() + 0.3 * weighted.word.item(), rel=1e-9)
+
+
+def test_word_contrast_rewards_words_that_dominate_their_peak_frame():
+    """Each word equal to its own frame: low loss; every word the same vector: log W."""
+    frames = torch.eye(4, dtype=torch.float64)[None]  # (1, T=4, D=4)
+    mask = torch.ones(1, 4, dtype=torch.float64)
+    assert word_contrast(frames.clone(), mask, frames, mask).item() < 1e-5
+    same = torch.ones(1, 4, 4, dtype=torch.float64)
+    assert word_contrast(same, mask, frames, mask).item() == pytest.approx(math.log(4))
 
 
 def test_loss_rewards_matching_pairs(batch):

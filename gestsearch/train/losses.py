@@ -9,7 +9,15 @@ content embeddings ``(B, W, D)`` with a word mask ``(B, W)`` (1 = real, 0 = padd
 - ``L_couple``: symmetric InfoNCE over the B×B word-coupling scores
   ``λ(i, j) = mean over the valid words w of content i of max over the valid frames t of
   gesture j of cos(c_iw, g_jt)``.
-- ``loss = β·L_seq + (1 − β)·L_couple``.
+- ``loss = β·L_seq + (1 − β)·L_couple + γ·L_word``.
+- ``L_word`` (not in the paper; γ = 0 by default, the tiny preset uses it): inside each positive
+  pair, for every valid word w, the frame t*(w) where w matches best (the frame its coupling term
+  picks), and the cross-entropy of the softmax over the clip's words at t*(w), at the spotting
+  protocol's temperature 0.07, with w as the target. It is minus the log of exactly the score
+  AVS-Spot thresholds at 0.5, so it asks each word to dominate its clip's other words where it
+  peaks; the two paper losses only compare a clip with other clips, and on a small vocabulary
+  they are met as well by phrase-level vectors that give every word of a clip the same score.
+  No labels or timings are used: the frame is the model's own choice.
 
 Temperature: each loss divides its similarities by its own temperature. By default it is
 learnt as a CLIP-style log logit scale, initialised at 1/0.07 and clamped to [1, 100]
@@ -29,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 MAX_LOGIT_SCALE = 100.0
+SPOT_TEMPERATURE = 0.07  # the AVS-Spot softmax over a clip's words
 
 
 def pooled(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -48,6 +57,24 @@ def coupling_scores(
     best = cos.masked_fill(gesture_mask[None, :, None, :] == 0, -2.0).amax(-1)  # (B, B, W)
     words = content_mask.to(best.dtype)[:, None, :]
     return (best * words).sum(-1) / words.sum(-1).clamp_min(1)
+
+
+def word_contrast(
+    content: torch.Tensor, content_mask: torch.Tensor, gesture: torch.Tensor, gesture_mask: torch.Tensor,
+    temperature: float = SPOT_TEMPERATURE,
+) -> torch.Tensor:
+    """``L_word`` over the B positive pairs (content b, gesture b): mean over valid words w of
+    −log softmax over b's valid words v of cos(c_bv, g_bt*)/temperature, at v = w, t* = argmax_t cos(c_bw, g_bt)."""
+    c, g = F.normalize(content, dim=-1), F.normalize(gesture, dim=-1)
+    cos = torch.einsum("bwd,btd->bwt", c, g)  # (B, W, T)
+    best = cos.masked_fill(gesture_mask[:, None, :] == 0, -2.0).argmax(-1)  # (B, W): t*(w)
+    at_best = cos.gather(2, best[:, None, :].expand(-1, cos.shape[1], -1)).transpose(1, 2)  # (B, w, v): cos(c_v, g_t*(w))
+    logits = (at_best / temperature).masked_fill(content_mask[:, None, :] == 0, float("-inf"))
+    words = torch.arange(cos.shape[1], device=cos.device).expand(len(cos), -1)
+    valid = content_mask.to(cos.dtype)
+    logits = logits.masked_fill(valid[..., None] == 0, 0.0)  # padding anchors: finite rows, weight 0 below
+    losses = F.cross_entropy(logits.flatten(0, 1), words.flatten(), reduction="none").view_as(valid)
+    return (losses * valid).sum() / valid.sum().clamp_min(1)
 
 
 def symmetric_info_nce(similarity: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
@@ -77,14 +104,15 @@ class LossParts:
     total: torch.Tensor
     seq: torch.Tensor
     couple: torch.Tensor
+    word: torch.Tensor  # L_word (computed only when its weight is not 0; else 0)
 
 
 class JegalLoss(nn.Module):
-    """β·L_seq + (1 − β)·L_couple, each with its own temperature (see the module docstring)."""
+    """β·L_seq + (1 − β)·L_couple + γ·L_word; the first two with their own temperature (see the module docstring)."""
 
-    def __init__(self, beta: float = 0.5, temperature: float = 0.07, learn_temperature: bool = True):
+    def __init__(self, beta: float = 0.5, temperature: float = 0.07, learn_temperature: bool = True, word_weight: float = 0.0):
         super().__init__()
-        self.beta = beta
+        self.beta, self.word_weight = beta, word_weight
         self.seq_scale = LogitScale(temperature, learn_temperature)
         self.couple_scale = LogitScale(temperature, learn_temperature)
 
@@ -95,7 +123,12 @@ class JegalLoss(nn.Module):
         seq_sim = pooled(content, content_mask) @ pooled(gesture, gesture_mask).T
         seq = symmetric_info_nce(seq_sim, self.seq_scale())
         couple = symmetric_info_nce(coupling_scores(content, content_mask, gesture, gesture_mask), self.couple_scale())
-        return LossParts(self.beta * seq + (1 - self.beta) * couple, seq, couple)
+        total = self.beta * seq + (1 - self.beta) * couple
+        word = torch.zeros_like(total)
+        if self.word_weight:
+            word = word_contrast(content, content_mask, gesture, gesture_mask)
+            total = total + self.word_weight * word
+        return LossParts(total, seq, couple, word)
 
 
 @dataclass

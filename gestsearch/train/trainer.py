@@ -66,6 +66,7 @@ class StepEvent:
     loss: float
     seq_loss: float
     couple_loss: float
+    word_loss: float  # 0 unless config.word_weight
     lr: float
 
 
@@ -77,6 +78,7 @@ class EpochMetrics:
     loss: float | None
     seq_loss: float | None
     couple_loss: float | None
+    word_loss: float | None
     val_s2g_r5: float | None
     val_g2s_r5: float | None
     val_spotting: float | None
@@ -213,7 +215,7 @@ class _Run:
     def __init__(self, config: TrainConfig, model: TrainingModel, train_clips, val_clips, generator, out_dir: Path):
         self.config, self.model, self.out_dir = config, model, out_dir
         self.train_clips, self.val_clips, self.generator = train_clips, val_clips, generator
-        self.loss = JegalLoss(config.beta, config.temperature, config.learn_temperature)
+        self.loss = JegalLoss(config.beta, config.temperature, config.learn_temperature, config.word_weight)
         self.optimizer = torch.optim.AdamW(
             [{"params": model.trainable()}, {"params": list(self.loss.parameters()), "weight_decay": 0.0}],
             lr=config.lr, betas=config.betas, weight_decay=config.weight_decay,
@@ -228,7 +230,7 @@ class _Run:
     def fit(self, emit: Progress) -> None:
         while self.epoch < self.config.epochs:
             started = time.perf_counter()
-            totals = torch.zeros(3)
+            totals = torch.zeros(4)
             batches = self._batches()
             for step, batch in enumerate(batches, start=1):
                 parts = self._step(batch)
@@ -244,7 +246,7 @@ class _Run:
         """Validate, and append the epoch's metrics to the history and metrics.jsonl."""
         val: Validation | None = validate(self.model, self.val_clips) if self.val_clips else None
         metrics = EpochMetrics(
-            epoch, *(losses or (None, None, None)),
+            epoch, *(losses or (None, None, None, None)),
             val.s2g_r5 if val else None, val.g2s_r5 if val else None, val.spotting if val else None,
             time.perf_counter() - started,
         )
@@ -256,7 +258,7 @@ class _Run:
     def _batches(self) -> list[list[ClipFeatures]]:
         return length_batches(self.train_clips, self.config.batch_size, self.generator)
 
-    def _step(self, batch: list[ClipFeatures]) -> tuple[float, float, float]:
+    def _step(self, batch: list[ClipFeatures]) -> tuple[float, float, float, float]:
         self.model.train(True)
         keep = modality_dropout(len(batch), self.config.modality_dropout, self.generator)
         with torch.autocast(self.model.jegal.device.type, torch.bfloat16, enabled=self.config.bf16):
@@ -270,7 +272,7 @@ class _Run:
             torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
         self.optimizer.step()
         self.schedule.step()
-        return parts.total.item(), parts.seq.item(), parts.couple.item()
+        return parts.total.item(), parts.seq.item(), parts.couple.item(), parts.word.item()
 
     # -- resume --------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -295,7 +297,7 @@ class _Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.epoch = state["epoch"]
-        self.history = [EpochMetrics(**m) for m in state["history"]]
+        self.history = [EpochMetrics(**{"word_loss": None, **m}) for m in state["history"]]  # word_loss: newer field
         torch.set_rng_state(state["torch_rng"])
         self.generator.set_state(state["generator"])
 
