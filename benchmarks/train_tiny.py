@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/train_tiny.py OUT [--work DIR] [--train-clips 1500] [--heldout-clips 200]
                                               [--pretrain-epochs N] [--epochs N] [--lr LR] [--batch-size B]
-                                              [--beta B] [--word-weight G] [--seed S] [--bundle]
+                                              [--beta B] [--word-weight G] [--query-crop P] [--seed S] [--bundle]
 
 1. ``generate_corpus`` writes WORK/train (seed 1) and a held-out gallery WORK/heldout (seed 2:
    other phrases, bodies, voices), unless they are there already (WORK defaults to OUT/corpora).
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--beta", type=float)
     parser.add_argument("--word-weight", type=float)
+    parser.add_argument("--query-crop", type=float)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bundle", action="store_true", help="install the trained model as gestsearch/assets/tiny")
     args = parser.parse_args()
@@ -64,7 +65,7 @@ def main() -> None:
 
     config = TrainConfig.for_preset(
         "tiny", pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, beta=args.beta,
-        word_weight=args.word_weight, seed=args.seed,
+        word_weight=args.word_weight, query_crop=args.query_crop, seed=args.seed,
         val_corpus=heldout_dir, cache_dir=work / "cache",
     )
     report = train(train_dir, args.out, config, progress=show)

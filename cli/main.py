@@ -355,6 +355,7 @@ def train(
     lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (tiny 3e-4, paper 5e-5).")] = None,
     beta: Annotated[Optional[float], typer.Option("--beta", min=0.0, max=1.0, help="Loss = β·L_seq + (1−β)·L_couple + γ·L_word (β 0.5).")] = None,
     word_weight: Annotated[Optional[float], typer.Option("--word-weight", min=0.0, help="γ: within-clip word contrast, not in the paper (tiny 1, paper 0).")] = None,
+    query_crop: Annotated[Optional[float], typer.Option("--query-crop", min=0.0, max=1.0, help="Per clip: probability of training on 1-3 of its words only, as short search queries are (0).")] = None,
     pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", min=0, help="Stage 1: epochs teaching the GestSync network the spoken word of each frame, then frozen (tiny preset; 0: none).")] = None,
     fixed_temperature: Annotated[bool, typer.Option("--fixed-temperature", help="Keep the temperature at 0.07 instead of learning it.")] = False,
     val_corpus: Annotated[Optional[Path], typer.Option("--val-corpus", help="Validate on this corpus instead of a held-out share.")] = None,
@@ -375,7 +376,7 @@ def train(
     from gestsearch.train import train as run_training
 
     config = TrainConfig.for_preset(
-        preset, epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, word_weight=word_weight, pretrain_epochs=pretrain_epochs, val_corpus=val_corpus, cache_dir=cache_dir, seed=seed,
+        preset, epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, word_weight=word_weight, query_crop=query_crop, pretrain_epochs=pretrain_epochs, val_corpus=val_corpus, cache_dir=cache_dir, seed=seed,
         learn_temperature=False if fixed_temperature else None,
     )
     init = None

@@ -20,11 +20,12 @@ def test_synth_then_train(tmp_path):
     assert made.exit_code == 0, made.output
     assert len(list(corpus.glob("*.mp4"))) == 6 and (corpus / "manifest.csv").is_file()
     trained = runner.invoke(app, ["train", str(corpus), str(out), "--epochs", "1", "--batch-size", "4", "--cache-dir", str(cache),
-                                  "--word-weight", "0.25", "--json"])
+                                  "--word-weight", "0.25", "--query-crop", "0.5", "--json"])
     assert trained.exit_code == 0, trained.output
     report = json.loads(trained.stdout)
     assert report["epochs"] == 1 and report["n_train"] + report["n_val"] == 6
-    assert json.loads((out / "config.json").read_text())["config"]["word_weight"] == 0.25
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert (saved["word_weight"], saved["query_crop"]) == (0.25, 0.5)
     assert (out / "gestsync.pth").is_file() and (out / "jegal.pth").is_file() and (out / "text").is_dir()
     assert list(cache.glob("features-*.pt")) and not list(out.glob("features-*.pt"))  # the cache went to --cache-dir
     again = runner.invoke(app, ["train", str(corpus), str(out), "--epochs", "1"])
@@ -35,6 +36,7 @@ def test_synth_then_train(tmp_path):
     (["--preset", "huge"], "unknown model preset"),
     (["--preset", "paper"], "--gestsync and --jegal"),
     (["--word-weight", "-1"], "--word-weight"),
+    (["--query-crop", "1.5"], "--query-crop"),
 ])
 def test_train_bad_arguments(args, message, tmp_path):
     result = runner.invoke(app, ["train", str(tmp_path), str(tmp_path / "out"), *args])

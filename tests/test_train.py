@@ -280,3 +280,34 @@ def test_spoken_word_targets():
     assert classes == {"the": 0, "up": 1}  # seen twice or more, most frequent first (ties by word)
     assert frame_targets(a, classes).tolist() == [1, 1, 1, 0, 0, IGNORE, 1, 1, IGNORE, IGNORE]
     assert frame_targets(b, classes).tolist() == [IGNORE, 0, 0] + [IGNORE] * 7
+
+
+def _fake_clip(n_words: int, target: int | None = None) -> "ClipFeatures":
+    from gestsearch.train.data import ClipFeatures
+
+    boundaries = [(f"w{i}", 5 + 4 * i, 7 + 4 * i) for i in range(n_words)]
+    mel = torch.arange(4 * 4 * n_words + 8, dtype=torch.float16)[:, None].expand(-1, 80)
+    return ClipFeatures("c", torch.zeros(30, 1, 1, 1), mel, boundaries, target)
+
+
+def test_words_span_cuts_words_and_speech_keeps_the_gestures():
+    clip = _fake_clip(5, target=3)
+    span = clip.words_span(2, 2)
+    assert span.words == ["w2", "w3"] and span.boundaries == clip.boundaries[2:4]
+    assert span.activations is clip.activations and span.n_frames == clip.n_frames
+    assert torch.equal(span.mel, clip.mel[4 * (13 - 5) :])  # the log-mel starts at the span's first word
+    assert span.target == 1 and clip.words_span(0, 2).target is None
+
+
+def test_query_crops_are_short_consecutive_spans_and_seeded():
+    from gestsearch.train.data import query_crops
+
+    clips = [_fake_clip(n) for n in (1, 2, 6, 9)]
+    assert query_crops(clips, 0.0, torch.Generator().manual_seed(0)) == clips
+    crops = query_crops(clips, 1.0, torch.Generator().manual_seed(0))
+    assert crops[0] is clips[0]  # a one-word phrase is a query already
+    for clip, crop in zip(clips[1:], crops[1:]):
+        first = clip.words.index(crop.words[0])
+        assert 1 <= len(crop.words) <= 3 and crop.words == clip.words[first : first + len(crop.words)]
+    again = query_crops(clips, 1.0, torch.Generator().manual_seed(0))
+    assert [c.words for c in again] == [c.words for c in crops]

@@ -40,6 +40,7 @@ FORMAT = 2  # bump when the cache layout or the feature recipe changes
 CHUNK_FRAMES = 64
 MIN_CALIBRATION_CHUNK = 8  # frames: 4 trunk steps
 SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
+MEL_PER_FRAME = 4  # 10 ms log-mel hops per 25 fps frame
 CacheProgress = Callable[[int, int], None]  # (clips done, total)
 
 
@@ -59,6 +60,13 @@ class ClipFeatures:
     def words(self) -> list[str]:
         return [w for w, _, _ in self.boundaries]
 
+    def words_span(self, start: int, count: int) -> ClipFeatures:
+        """The clip with only words ``start … start + count − 1`` on its content side (the log-mel
+        cut at the span's first word, as the speech path expects); the gesture side is unchanged."""
+        cut = MEL_PER_FRAME * (int(self.boundaries[start][1]) - int(self.boundaries[0][1]))
+        target = self.target - start if self.target is not None and start <= self.target < start + count else None
+        return ClipFeatures(self.name, self.activations, self.mel[cut:], self.boundaries[start : start + count], target)
+
     def to_dict(self) -> dict:
         return {"name": self.name, "activations": self.activations, "mel": self.mel,
                 "boundaries": [list(b) for b in self.boundaries], "target": self.target}
@@ -66,6 +74,21 @@ class ClipFeatures:
     @classmethod
     def from_dict(cls, d: dict) -> ClipFeatures:
         return cls(d["name"], d["activations"], d["mel"], [tuple(b) for b in d["boundaries"]], d["target"])
+
+
+def query_crops(
+    clips: list[ClipFeatures], probability: float, generator: torch.Generator, max_words: int = 3
+) -> list[ClipFeatures]:
+    """Each clip, or with ``probability`` its :meth:`ClipFeatures.words_span` of 1 … ``max_words``
+    random consecutive words: a short query against the whole clip, as in search."""
+    out = []
+    for clip in clips:
+        n = len(clip.boundaries)
+        if n > 1 and torch.rand(1, generator=generator).item() < probability:
+            count = int(torch.randint(1, min(max_words, n) + 1, (1,), generator=generator))
+            clip = clip.words_span(int(torch.randint(0, n - count + 1, (1,), generator=generator)), count)
+        out.append(clip)
+    return out
 
 
 @dataclass

@@ -34,7 +34,7 @@ from gestsearch.errors import ConfigError
 from gestsearch.models import JEGAL, PRESETS, GestSync, TextBackbone, load_gestsync, load_jegal
 from gestsearch.train.config import TrainConfig
 from gestsearch.train.corpus import read_corpus
-from gestsearch.train.data import ClipFeatures, load_or_build
+from gestsearch.train.data import ClipFeatures, load_or_build, query_crops
 from gestsearch.train.losses import JegalLoss, modality_dropout
 from gestsearch.train.network import TrainingModel
 from gestsearch.train.pretrain import PretrainEpoch, PretrainStep, pretrain_gestsync, word_classes
@@ -263,7 +263,8 @@ class _Run:
         keep = modality_dropout(len(batch), self.config.modality_dropout, self.generator)
         with torch.autocast(self.model.jegal.device.type, torch.bfloat16, enabled=self.config.bf16):
             gestures, frame_mask = self.model.gestures(batch)
-            content, word_mask = self.model.content(batch, keep)
+            queries = query_crops(batch, self.config.query_crop, self.generator) if self.config.query_crop else batch
+            content, word_mask = self.model.content(queries, keep)
         parts = self.loss(gestures.float(), frame_mask, content.float(), word_mask)
         self.optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
