@@ -354,7 +354,7 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=2, help="Clips per step (the InfoNCE negatives).")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (tiny 3e-4, paper 5e-5).")] = None,
     beta: Annotated[Optional[float], typer.Option("--beta", min=0.0, max=1.0, help="Loss = β·L_seq + (1−β)·L_couple + γ·L_word (β 0.5).")] = None,
-    word_weight: Annotated[Optional[float], typer.Option("--word-weight", min=0.0, help="γ: within-clip word contrast, not in the paper (tiny 1, paper 0).")] = None,
+    word_weight: Annotated[Optional[float], typer.Option("--word-weight", min=0.0, help="γ: within-clip word contrast, not in the paper (tiny 0.5, paper 0).")] = None,
     query_crop: Annotated[Optional[float], typer.Option("--query-crop", min=0.0, max=1.0, help="Per clip: probability of training on 1-3 of its words only, as short search queries are (0).")] = None,
     pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", min=0, help="Stage 1: epochs teaching the GestSync network the spoken word of each frame, then frozen (tiny preset; 0: none).")] = None,
     fixed_temperature: Annotated[bool, typer.Option("--fixed-temperature", help="Keep the temperature at 0.07 instead of learning it.")] = False,

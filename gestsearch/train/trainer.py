@@ -166,7 +166,7 @@ def _pretrain(
         model, lambda: length_batches(clips, config.batch_size, generator), classes,
         config.pretrain_epochs, config.pretrain_lr, config.weight_decay, emit,
     )
-    _atomic_write(out_dir / PRETRAIN_FILE, "".join(json.dumps(asdict(m)) + "\n" for m in history))
+    _write_jsonl(out_dir / PRETRAIN_FILE, history)
     return history
 
 
@@ -251,8 +251,7 @@ class _Run:
             time.perf_counter() - started,
         )
         self.history.append(metrics)
-        lines = "".join(json.dumps(asdict(m)) + "\n" for m in self.history)
-        _atomic_write(self.out_dir / METRICS_FILE, lines)
+        _write_jsonl(self.out_dir / METRICS_FILE, self.history)
         return metrics
 
     def _batches(self) -> list[list[ClipFeatures]]:
@@ -394,6 +393,11 @@ def _deterministic() -> Iterator[None]:
 
 def _write_json(path: Path, data: dict) -> None:
     _atomic_write(path, json.dumps(data, indent=2) + "\n")
+
+
+def _write_jsonl(path: Path, records: list) -> None:
+    """One JSON line per dataclass record, written atomically."""
+    _atomic_write(path, "".join(json.dumps(asdict(r)) + "\n" for r in records))
 
 
 def _atomic_write(path: Path, text: str) -> None:
