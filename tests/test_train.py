@@ -18,7 +18,7 @@ from gestsearch.train.corpus import read_corpus
 from gestsearch.train.data import featurise, load_or_build
 from gestsearch.train.losses import JegalLoss, modality_dropout
 from gestsearch.train.network import TrainingModel
-from gestsearch.train.tokenizer import build_word_tokenizer, new_text_model
+from gestsearch.train.tokenizer import build_word_tokenizer, is_order_free, new_text_model
 from gestsearch.train.trainer import MIN_WARMUP_STEPS, TRUNK_SEED, _lr_factor, warmup_steps
 from gestsearch.train.validate import embed
 
@@ -193,6 +193,19 @@ def test_word_tokenizer_round_trip(tmp_path):
     assert sub.word_starts == [1, 2, 3]
     assert backbone.tokenizer(["hello"], is_split_into_words=True)["input_ids"] == [0, 3, 2]
     assert sub.hidden.shape == (1, 5, 128) and backbone.max_tokens == 128
+
+
+def test_tiny_text_model_ignores_word_order_and_training_keeps_it_so(run_a, tmp_path):
+    tokenizer = build_word_tokenizer(["stop", "the", "wave"])
+    tokenizer.save_pretrained(tmp_path)
+    new_text_model(len(tokenizer)).save_pretrained(tmp_path)
+    backbone = TextBackbone.load(tmp_path)
+    assert is_order_free(backbone.model)
+    forward = backbone.subwords(["stop", "the", "wave"]).hidden[0, 1:4]
+    backward = backbone.subwords(["wave", "the", "stop"]).hidden[0, 1:4]
+    assert torch.allclose(forward, backward.flip(0), atol=1e-5)  # each word's vector, wherever it sits
+    trained = TextBackbone.load(run_a[0].text_model).model
+    assert is_order_free(trained) and not trained.embeddings.position_embeddings.weight.any()
 
 
 def test_clips_without_words_or_audio_are_skipped(tmp_path):

@@ -22,6 +22,7 @@ from torch.nn.utils.rnn import pad_sequence
 from gestsearch.models import JEGAL, PRESETS, GestSync, ModelPreset, TextBackbone, save_gestsync, save_jegal
 from gestsearch.train.data import ClipFeatures
 from gestsearch.train.losses import ModalityKeep
+from gestsearch.train.tokenizer import is_order_free
 
 MEL_FLOOR = math.log(1e-20)  # log-mel of digital silence (gestsearch.features.log_mel): pads short clips
 
@@ -65,6 +66,8 @@ class TrainingModel:
         for module in self.head_modules:
             module.requires_grad_(train_head)
         backbone.model.requires_grad_(train_text)
+        if is_order_free(backbone.model):
+            backbone.model.embeddings.position_embeddings.requires_grad_(False)
         self.train(False)
 
     @property

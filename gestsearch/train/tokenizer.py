@@ -7,6 +7,12 @@ and the ``Embedder`` — reads it like any Hugging Face model directory. Special
 XLM-R's ids (<s>=0, <pad>=1, </s>=2, <unk>=3), the pre-tokenizer splits on whitespace only
 and every phrase is wrapped as ``<s> words </s>``; each word is one token, so its offsets start
 at 0 and JEGAL's word-start rule finds exactly one start per word.
+
+The encoder is order-free: its position table is zero and never trained (``order_free`` in its
+config), so a word's vector depends on the words around it but not on where it sits in the
+phrase. With positions, the word coupling learned a shortcut from a word's place in the phrase to
+the time of the frame it matches; on a short query ("please stop now") that put every word's peak
+near the start of the clip (``benchmarks/README.md``, "Training the tiny preset").
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Iterable
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
 HIDDEN, LAYERS, HEADS, INTERMEDIATE = 128, 1, 4, 256
 MAX_POSITIONS = 130  # 128 tokens (XLM-R positions start after the padding id)
+ORDER_FREE = "order_free"  # config flag: the position table is zero and stays so in training
 
 
 def build_word_tokenizer(words: Iterable[str], min_count: int = 1):
@@ -39,7 +46,8 @@ def build_word_tokenizer(words: Iterable[str], min_count: int = 1):
 
 
 def new_text_model(vocab_size: int, hidden: int = HIDDEN):
-    """A freshly initialised (global torch RNG) small ``XLMRobertaModel``."""
+    """A freshly initialised (global torch RNG) small ``XLMRobertaModel``, order-free (zero position table)."""
+    import torch
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
     config = XLMRobertaConfig(
@@ -53,5 +61,14 @@ def new_text_model(vocab_size: int, hidden: int = HIDDEN):
         pad_token_id=1,
         bos_token_id=0,
         eos_token_id=2,
+        **{ORDER_FREE: True},
     )
-    return XLMRobertaModel(config)
+    model = XLMRobertaModel(config)
+    with torch.no_grad():
+        model.embeddings.position_embeddings.weight.zero_()
+    return model
+
+
+def is_order_free(model) -> bool:
+    """Whether a text model's position table is the order-free one of :func:`new_text_model`."""
+    return bool(getattr(model.config, ORDER_FREE, False))
