@@ -11,8 +11,9 @@ at 0 and JEGAL's word-start rule finds exactly one start per word.
 The encoder is order-free: its position table is zero and never trained (``order_free`` in its
 config), so a word's vector depends on the words around it but not on where it sits in the
 phrase. With positions, the word coupling learned a shortcut from a word's place in the phrase to
-the time of the frame it matches; on a short query ("please stop now") that put every word's peak
-near the start of the clip (``benchmarks/README.md``, "Training the tiny preset").
+the time of the frame it matches: in a short query ("please stop now") the second word peaked
+where a phrase's second word is spoken in training, wherever its gesture was
+(``benchmarks/README.md``, "Training the tiny preset").
 """
 
 from __future__ import annotations
