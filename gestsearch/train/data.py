@@ -168,7 +168,7 @@ def featurise(
     first = int(boundaries[0][1])
     mel = log_mel(audio[first * SAMPLES_PER_FRAME :])
     last_start = int(boundaries[-1][1]) - first
-    if last_start >= -(-len(mel) // 4):
+    if last_start >= -(-len(mel) // MEL_PER_FRAME):
         raise ModelInputError(f"the last word starts after the end of the audio ({len(audio) / 16000:.2f} s)")
     chunks = (torch.from_numpy(c) for c in _frames(clip.video, mask))
     activations = torch.cat(list(gestsync.stream_activations(chunks, blocks)))

@@ -36,8 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gestsearch.search.scoring import SPOTTING_TEMPERATURE
+
 MAX_LOGIT_SCALE = 100.0
-SPOT_TEMPERATURE = 0.07  # the AVS-Spot softmax over a clip's words
 
 
 def pooled(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -61,7 +62,7 @@ def coupling_scores(
 
 def word_contrast(
     content: torch.Tensor, content_mask: torch.Tensor, gesture: torch.Tensor, gesture_mask: torch.Tensor,
-    temperature: float = SPOT_TEMPERATURE,
+    temperature: float = SPOTTING_TEMPERATURE,
 ) -> torch.Tensor:
     """``L_word`` over the B positive pairs (content b, gesture b): mean over valid words w of
     −log softmax over b's valid words v of cos(c_bv, g_bt*)/temperature, at v = w, t* = argmax_t cos(c_bw, g_bt)."""
