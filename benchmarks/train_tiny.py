@@ -1,13 +1,16 @@
 """Train the tiny preset on a synthetic corpus; report held-out retrieval and spotting against chance.
 
-    .venv/bin/python benchmarks/train_tiny.py OUT [--work DIR] [--train-clips 1500] [--heldout-clips 200]
+    .venv/bin/python benchmarks/train_tiny.py OUT [--work DIR] [--train-clips 1500] [--extra-train-clips 0]
+                                              [--heldout-clips 200]
                                               [--pretrain-epochs N] [--epochs N] [--lr LR] [--batch-size B]
                                               [--beta B] [--word-weight G] [--query-crop P] [--seed S] [--bundle]
 
-1. ``generate_corpus`` writes WORK/train (seed 1) and a held-out gallery WORK/heldout (seed 2:
-   other phrases, bodies, voices), unless they are there already (WORK defaults to OUT/corpora).
-2. ``train`` fits the tiny preset from scratch on WORK/train, validating on the held-out
-   gallery after every epoch; the feature caches go to WORK/cache so reruns skip them.
+1. ``generate_corpus`` writes WORK/train (seed 1), with ``--extra-train-clips`` a second training
+   corpus WORK/train-extra (seed 3), and a held-out gallery WORK/heldout (seed 2: other phrases,
+   bodies, voices), unless they are there already (WORK defaults to OUT/corpora).
+2. ``train`` fits the tiny preset from scratch on the training corpora, validating on the held-out
+   gallery after every epoch; the feature caches (one per corpus) go to WORK/cache so reruns and
+   a larger training set skip what is there.
 3. The final held-out numbers (content = text + speech): S→G and G→S R@5 over the whole gallery
    (the AVS-Ret protocol: pooled vectors, cosine), AVS-Spot accuracy (the target word's peak
    frame within its boundary ± 9 frames and softmax score ≥ 0.5), each against chance, the
@@ -33,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from gestsearch.eval.manifest import ManifestRow, read_manifest
-from gestsearch.train import EpochMetrics, PretrainEpoch, StepEvent, TrainConfig, train
+from gestsearch.train import CacheEvent, EpochMetrics, PretrainEpoch, StepEvent, TrainConfig, train
 
 BUNDLE_DIR = Path(__file__).resolve().parents[1] / "gestsearch" / "assets" / "tiny"
 FRAME_MARGIN = 9
@@ -45,6 +48,7 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--work", type=Path, help="corpora and feature caches (default: OUT/corpora)")
     parser.add_argument("--train-clips", type=int, default=1500)
+    parser.add_argument("--extra-train-clips", type=int, default=0, help="a second training corpus (seed 3) of this many clips")
     parser.add_argument("--heldout-clips", type=int, default=200)
     parser.add_argument("--pretrain-epochs", type=int)
     parser.add_argument("--epochs", type=int)
@@ -59,7 +63,9 @@ def main() -> None:
     work = args.work or args.out / "corpora"
     started = time.perf_counter()
 
-    train_dir = corpus(work / "train", args.train_clips, seed=1)
+    train_dirs = [corpus(work / "train", args.train_clips, seed=1)]
+    if args.extra_train_clips:
+        train_dirs.append(corpus(work / "train-extra", args.extra_train_clips, seed=3))
     heldout_dir = corpus(work / "heldout", args.heldout_clips, seed=2)
     corpora_s = time.perf_counter() - started
 
@@ -68,7 +74,7 @@ def main() -> None:
         word_weight=args.word_weight, query_crop=args.query_crop, seed=args.seed,
         val_corpus=heldout_dir, cache_dir=work / "cache",
     )
-    report = train(train_dir, args.out, config, progress=show)
+    report = train(train_dirs, args.out, config, progress=show)
     final, untrained = report.final, report.history[0]
     chance = chance_levels(heldout_dir, report.n_val)
     results = {
@@ -175,7 +181,9 @@ def table(final: EpochMetrics, untrained: EpochMetrics, chance: dict[str, float]
 
 
 def show(event) -> None:
-    if isinstance(event, PretrainEpoch):
+    if isinstance(event, CacheEvent) and (event.done % 100 == 0 or event.done == event.total):
+        print(f"feature cache ({event.corpus}): {event.done}/{event.total} clips", flush=True)
+    elif isinstance(event, PretrainEpoch):
         print(f"pre-training epoch {event.epoch}/{event.epochs}: loss {event.loss:.3f}, spoken-word frame accuracy "
               f"{event.accuracy:.1f} % ({event.seconds:.0f} s)", flush=True)
     elif isinstance(event, StepEvent) and (event.step % 5 == 0 or event.step == event.steps):

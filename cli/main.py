@@ -347,7 +347,7 @@ def synth(
 @app.command()
 @handle_errors
 def train(
-    corpus: Annotated[Path, typer.Argument(help="A corpus folder: videos + WhisperX .txt word files (e.g. from `gestsearch synth`).")],
+    corpus: Annotated[list[Path], typer.Argument(help="Corpus folders (one or more): videos + WhisperX .txt word files (e.g. from `gestsearch synth`).", show_default=False)],
     out: Annotated[Path, typer.Argument(help="Output folder: gestsync.pth, jegal.pth (official format), text/, metrics.jsonl.")],
     preset: Annotated[str, typer.Option("--preset", help="tiny (from scratch, CPU) or paper (fine-tune official checkpoints).")] = "tiny",
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1)] = None,

@@ -41,3 +41,11 @@ def test_synth_then_train(tmp_path):
 def test_train_bad_arguments(args, message, tmp_path):
     result = runner.invoke(app, ["train", str(tmp_path), str(tmp_path / "out"), *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_train_takes_several_corpora_but_each_once(tmp_path):
+    twice = runner.invoke(app, ["train", str(tmp_path), str(tmp_path), str(tmp_path / "out")])
+    assert twice.exit_code == 2 and "given twice" in twice.output and "Traceback" not in twice.output
+    assert not (tmp_path / "out").exists()
+    alone = runner.invoke(app, ["train", str(tmp_path)])
+    assert alone.exit_code == 2 and "Missing argument" in alone.output

@@ -239,9 +239,30 @@ def test_bad_settings(make, message):
         make()
 
 
+def test_several_corpora_pool_their_clips_and_keep_their_caches(run_a, corpus, config, tmp_path):
+    from gestsearch.synth import generate_corpus
+
+    more = tmp_path / "more"
+    generate_corpus(more, 2, seed=6, workers=1)
+    cache = config.cache_dir
+    first = {p: p.stat().st_mtime_ns for p in cache.glob("features-*.pt")}
+    events = []
+    report = train([corpus, more], tmp_path / "run", replace(config, epochs=1, pretrain_epochs=0), progress=events.append)
+    assert report.n_train + report.n_val == N_CLIPS + 2 and report.skipped == []
+    new = set(cache.glob("features-*.pt")) - set(first)
+    assert len(new) == 1 and all(p.stat().st_mtime_ns == t for p, t in first.items())  # only the new corpus was featurised
+    assert [e.corpus for e in events if isinstance(e, CacheEvent)] == ["train 2/2"] * 2
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["corpus"] == [str(corpus), str(more)]
+
+
 def test_bad_runs(tmp_path, corpus):
     with pytest.raises(ConfigError, match="not a folder"):
         train(tmp_path / "nowhere", tmp_path / "out")
+    with pytest.raises(ConfigError, match="given twice"):
+        train([corpus, corpus / "."], tmp_path / "twice")
+    with pytest.raises(ConfigError, match="no training corpus"):
+        train([], tmp_path / "none")
+    assert not (tmp_path / "twice").exists() and not (tmp_path / "none").exists()
     with pytest.raises(ConfigError, match="nothing to resume"):
         train(corpus, tmp_path / "fresh", resume=True)
     with pytest.raises(ConfigError, match="pass init"):

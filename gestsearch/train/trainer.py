@@ -23,7 +23,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,7 +53,7 @@ Init = tuple[str | os.PathLike, str | os.PathLike, str]  # gestsync.pth, jegal.p
 
 @dataclass(frozen=True)
 class CacheEvent:
-    corpus: str  # "train" or "val"
+    corpus: str  # "train", "train 2/3" (one of several training corpora) or "val"
     done: int
     total: int
 
@@ -109,7 +109,7 @@ class TrainReport:
 
 
 def train(
-    corpus_dir: str | os.PathLike,
+    corpus_dir: str | os.PathLike | Sequence[str | os.PathLike],
     out_dir: str | os.PathLike,
     config: TrainConfig | None = None,
     init: Init | None = None,
@@ -118,11 +118,15 @@ def train(
 ) -> TrainReport:
     """Train on the clips of ``corpus_dir`` (see ``gestsearch.train.corpus``) into ``out_dir``.
 
+    ``corpus_dir`` may be several corpus folders: their clips are pooled and each keeps its own
+    feature cache, so adding a corpus to a run computes features for the new one only.
+
     ``init``: start from these checkpoints (required for the paper preset: the official ones);
     None trains the tiny preset from scratch. ``resume``: continue the run saved in
     ``out_dir`` up to ``config.epochs`` (other settings must be unchanged).
     """
     config = config or TrainConfig()
+    corpora = _corpus_dirs(corpus_dir)
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, resume)
     started = time.perf_counter()
@@ -131,7 +135,7 @@ def train(
         torch.manual_seed(config.seed)
         gestsync, jegal, text = _networks(config, init)
         generator = torch.Generator().manual_seed(config.seed)
-        data = _prepare_data(Path(corpus_dir), out_dir, config, gestsync, jegal, text, init is None, generator, emit)
+        data = _prepare_data(corpora, out_dir, config, gestsync, jegal, text, init is None, generator, emit)
         model = TrainingModel(
             gestsync, jegal, data.backbone, config.frozen_trunk_blocks, config.train_gestsync_head, config.train_text_backbone
         )
@@ -145,7 +149,7 @@ def train(
             run.restore(torch.load(out_dir / STATE_FILE, map_location="cpu", weights_only=True))
         else:
             _write_json(out_dir / CONFIG_FILE, {"config": config.to_dict(), "preset": model.preset.to_dict(),
-                                                "corpus": str(corpus_dir), "init": [str(p) for p in init] if init else None})
+                                                "corpus": [str(c) for c in corpora], "init": [str(p) for p in init] if init else None})
             emit(run.record(0, None, time.perf_counter()))
         run.fit(emit)
     text_model = str(out_dir / "text") if config.train_text_backbone else data.backbone.name
@@ -178,8 +182,21 @@ class _Data:
     skipped: list[str]
 
 
+def _corpus_dirs(corpus_dir: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """The training corpus folders, in order, each once."""
+    given = [corpus_dir] if isinstance(corpus_dir, (str, os.PathLike)) else list(corpus_dir)
+    corpora = [Path(c) for c in given]
+    if not corpora:
+        raise ConfigError("no training corpus given")
+    resolved = [c.resolve() for c in corpora]
+    for i, c in enumerate(resolved):
+        if c in resolved[:i]:
+            raise ConfigError(f"{corpora[i]}: the same training corpus is given twice")
+    return corpora
+
+
 def _prepare_data(
-    corpus_dir: Path, out_dir: Path, config: TrainConfig, gestsync: GestSync, jegal: JEGAL,
+    corpora: list[Path], out_dir: Path, config: TrainConfig, gestsync: GestSync, jegal: JEGAL,
     text: TextBackbone | None, calibrate: bool, generator: torch.Generator, emit: Progress,
 ) -> _Data:
     """Cached clip features, the train/validation split and the text backbone (built from the
@@ -192,20 +209,25 @@ def _prepare_data(
             config.mask_faces, jegal.config.max_frames, lambda done, total: emit(CacheEvent(name, done, total)),
         )
 
-    train_set = features(corpus_dir, "train", config.calibration_frames if calibrate else 0)
-    skipped = list(train_set.skipped)
+    # BatchNorm calibration (first corpus only) sets the trunk that every other cache is computed with.
+    train, skipped = [], []
+    for i, corpus in enumerate(corpora):
+        name = "train" if len(corpora) == 1 else f"train {i + 1}/{len(corpora)}"
+        train_set = features(corpus, name, config.calibration_frames if calibrate and i == 0 else 0)
+        train += train_set.clips
+        skipped += train_set.skipped
     if config.val_corpus is not None:
         val_set = features(config.val_corpus, "val")
-        train, val = train_set.clips, val_set.clips
+        val = val_set.clips
         skipped += [f"val {s}" for s in val_set.skipped]
     else:
-        train, val = _split(train_set.clips, config.val_fraction, generator)
+        train, val = _split(train, config.val_fraction, generator)
     backbone = text or _new_backbone(train)
     train, too_long = _fit_text(train, backbone)
     val, val_too_long = _fit_text(val, backbone)
     skipped += too_long + [f"val {s}" for s in val_too_long]
     if len(train) < 2:
-        raise ConfigError(f"{corpus_dir}: {len(train)} usable training clip(s); at least 2 are needed")
+        raise ConfigError(f"{', '.join(map(str, corpora))}: {len(train)} usable training clip(s); at least 2 are needed")
     return _Data(train, val, backbone, skipped)
 
 
