@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/train_tiny.py OUT [--work DIR] [--train-clips 1500] [--extra-train-clips 0]
                                               [--heldout-clips 200]
-                                              [--pretrain-epochs N] [--epochs N] [--lr LR] [--batch-size B]
+                                              [--pretrain-epochs N | --pretrained-gestsync PTH] [--epochs N] [--lr LR] [--batch-size B]
                                               [--beta B] [--word-weight G] [--query-crop P] [--seed S] [--bundle]
 
 1. ``generate_corpus`` writes WORK/train (seed 1), with ``--extra-train-clips`` a second training
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--extra-train-clips", type=int, default=0, help="a second training corpus (seed 3) of this many clips")
     parser.add_argument("--heldout-clips", type=int, default=200)
     parser.add_argument("--pretrain-epochs", type=int)
+    parser.add_argument("--pretrained-gestsync", type=Path, help="skip stage 1: an earlier run's gestsync.pth (same seed-1 corpus)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
@@ -70,7 +71,7 @@ def main() -> None:
     corpora_s = time.perf_counter() - started
 
     config = TrainConfig.for_preset(
-        "tiny", pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, beta=args.beta,
+        "tiny", pretrain_epochs=args.pretrain_epochs, pretrained_gestsync=args.pretrained_gestsync, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, beta=args.beta,
         word_weight=args.word_weight, query_crop=args.query_crop, seed=args.seed,
         val_corpus=heldout_dir, cache_dir=work / "cache",
     )

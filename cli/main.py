@@ -357,6 +357,7 @@ def train(
     word_weight: Annotated[Optional[float], typer.Option("--word-weight", min=0.0, help="γ: within-clip word contrast, not in the paper (tiny 0.5, paper 0).")] = None,
     query_crop: Annotated[Optional[float], typer.Option("--query-crop", min=0.0, max=1.0, help="Per clip: probability of training on 1-3 of its words only, as short search queries are (0).")] = None,
     pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", min=0, help="Stage 1: epochs teaching the GestSync network the spoken word of each frame, then frozen (tiny preset; 0: none).")] = None,
+    pretrained_gestsync: Annotated[Optional[Path], typer.Option("--pretrained-gestsync", help="Stage 1 done: the gestsync.pth of an earlier tiny run on the same first corpus, loaded and frozen instead of pre-training.")] = None,
     fixed_temperature: Annotated[bool, typer.Option("--fixed-temperature", help="Keep the temperature at 0.07 instead of learning it.")] = False,
     val_corpus: Annotated[Optional[Path], typer.Option("--val-corpus", help="Validate on this corpus instead of a held-out share.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where the feature caches go (default OUT); runs on one corpus can share them.")] = None,
@@ -376,7 +377,7 @@ def train(
     from gestsearch.train import train as run_training
 
     config = TrainConfig.for_preset(
-        preset, epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, word_weight=word_weight, query_crop=query_crop, pretrain_epochs=pretrain_epochs, val_corpus=val_corpus, cache_dir=cache_dir, seed=seed,
+        preset, epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, word_weight=word_weight, query_crop=query_crop, pretrain_epochs=pretrain_epochs, pretrained_gestsync=pretrained_gestsync, val_corpus=val_corpus, cache_dir=cache_dir, seed=seed,
         learn_temperature=False if fixed_temperature else None,
     )
     init = None

@@ -37,6 +37,8 @@ def test_synth_then_train(tmp_path):
     (["--preset", "paper"], "--gestsync and --jegal"),
     (["--word-weight", "-1"], "--word-weight"),
     (["--query-crop", "1.5"], "--query-crop"),
+    (["--pretrained-gestsync", "nowhere.pth"], "checkpoint file not found"),
+    (["--pretrained-gestsync", "nowhere.pth", "--pretrain-epochs", "3"], "0 pre-training epochs"),
 ])
 def test_train_bad_arguments(args, message, tmp_path):
     result = runner.invoke(app, ["train", str(tmp_path), str(tmp_path / "out"), *args])

@@ -12,7 +12,7 @@ import torch
 
 from gestsearch.embedding import Embedder, ModelInfo, normalise
 from gestsearch.errors import ConfigError, ModelInputError
-from gestsearch.models import GestSync, JEGAL, TINY, TextBackbone, load_gestsync, load_jegal
+from gestsearch.models import JEGAL, TINY, GestSync, ModelPreset, TextBackbone, load_gestsync, load_jegal, save_gestsync
 from gestsearch.train import CacheEvent, EpochMetrics, PretrainEpoch, PretrainStep, StepEvent, TrainConfig, train
 from gestsearch.train.corpus import read_corpus
 from gestsearch.train.data import featurise, load_or_build
@@ -253,6 +253,43 @@ def test_several_corpora_pool_their_clips_and_keep_their_caches(run_a, corpus, c
     assert len(new) == 1 and all(p.stat().st_mtime_ns == t for p, t in first.items())  # only the new corpus was featurised
     assert [e.corpus for e in events if isinstance(e, CacheEvent)] == ["train 2/2"] * 2
     assert json.loads((tmp_path / "run" / "config.json").read_text())["corpus"] == [str(corpus), str(more)]
+
+
+def test_a_pretrained_gestsync_replaces_stage_1(run_a, corpus, config, tmp_path):
+    """Stage 2 again on the GestSync network of an earlier run: loaded (float16 too), frozen, no pre-training."""
+    stage1 = tmp_path / "gestsync16.pth"
+    checkpoint = torch.load(run_a[0].gestsync, weights_only=True)
+    checkpoint["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in checkpoint["state_dict"].items()}
+    torch.save(checkpoint, stage1)  # as the bundled model stores it
+    assert TrainConfig.for_preset("tiny", pretrained_gestsync=stage1).pretrain_epochs == 0  # instead of stage 1
+    events = []
+    report = train(corpus, tmp_path / "run", replace(config, epochs=1, pretrain_epochs=0, pretrained_gestsync=stage1),
+                   progress=events.append)
+    assert report.pretrain == [] and not any(isinstance(e, (PretrainStep, PretrainEpoch)) for e in events)
+    assert not (tmp_path / "run" / "pretrain.jsonl").exists()
+    before, after = load_gestsync(stage1).state_dict(), load_gestsync(report.gestsync).state_dict()
+    assert all(torch.equal(before[k].to(after[k].dtype), after[k]) for k in before)  # loaded, then frozen
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert saved["pretrained_gestsync"] == str(stage1) and saved["pretrain_epochs"] == 0
+
+
+def test_a_pretrained_gestsync_must_fit_the_run(run_a, corpus, config, tmp_path):
+    other_trunk = tmp_path / "other_trunk.pth"
+    checkpoint = torch.load(run_a[0].gestsync, weights_only=True)
+    checkpoint["state_dict"]["module.net_vid.conv1.weight"] += 0.1  # official key of trunk block 1
+    torch.save(checkpoint, other_trunk)
+    with pytest.raises(ConfigError, match="fixed trunk block 1"):
+        train(corpus, tmp_path / "a", replace(config, pretrain_epochs=0, pretrained_gestsync=other_trunk))
+    narrower = tmp_path / "narrower.pth"
+    sizes = replace(TINY.gestsync, dim=64)
+    save_gestsync(GestSync(sizes), narrower, ModelPreset("custom", sizes, TINY.jegal))
+    with pytest.raises(ConfigError, match="other sizes"):
+        train(corpus, tmp_path / "b", replace(config, pretrain_epochs=0, pretrained_gestsync=narrower))
+    with pytest.raises(ConfigError, match="0 pre-training epochs"):
+        replace(config, pretrained_gestsync=other_trunk)  # pre-training and a pre-trained network: one or the other
+    with pytest.raises(ConfigError, match="init checkpoints"):
+        train(corpus, tmp_path / "c", replace(config, pretrain_epochs=0, pretrained_gestsync=other_trunk),
+              init=(other_trunk, other_trunk, "x"))
 
 
 def test_bad_runs(tmp_path, corpus):

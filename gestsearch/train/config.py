@@ -29,7 +29,9 @@ every word of a clip with the same spotting score (AVS-Spot 1 %); γ = 0.5 keeps
 GestSync pre-training (``gestsearch.train.pretrain``) is stage 1 for a network trained from
 scratch: the trainable GestSync parts learn to name the word spoken at each frame, then freeze,
 and stage 2 trains JEGAL with the paper's objective. Without it the tiny preset's contrastive
-training collapses (``benchmarks/README.md``, "Training the tiny preset").
+training collapses (``benchmarks/README.md``, "Training the tiny preset"). ``pretrained_gestsync``
+replaces stage 1 with the GestSync network of an earlier tiny run (its ``gestsync.pth``), so
+stage 2 can be run again, e.g. on more clips, without pre-training again.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class TrainConfig:
     calibration_frames: int = 1024  # frames to recompute the random conv trunk's BatchNorm statistics on
     pretrain_epochs: int = 8  # stage 1: frame → spoken-word classification of the GestSync network, then frozen (0: none)
     pretrain_lr: float = 1e-3
+    pretrained_gestsync: Path | None = None  # stage 1 done: an earlier tiny run's gestsync.pth, loaded and frozen
     mask_faces: bool = True  # mask the face like the indexer (False: clips already masked, as AVS crops)
     val_fraction: float = 0.1  # held-out share of the corpus (ignored with val_corpus)
     val_corpus: Path | None = None  # a separate corpus to validate on
@@ -87,6 +90,8 @@ class TrainConfig:
         if preset not in PRESET_DEFAULTS:
             raise ConfigError(f"unknown model preset {preset!r} (expected one of {', '.join(PRESET_DEFAULTS)})")
         values = {**PRESET_DEFAULTS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        if overrides.get("pretrained_gestsync") is not None and overrides.get("pretrain_epochs") is None:
+            values["pretrain_epochs"] = 0  # the loaded network replaces stage 1
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
@@ -120,6 +125,9 @@ class TrainConfig:
         if bad:
             values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
             raise ConfigError(f"invalid training setting(s): {values}")
+        if self.pretrained_gestsync is not None and (self.preset != "tiny" or self.pretrain_epochs):
+            raise ConfigError("a pre-trained GestSync network replaces stage 1 of the tiny preset: "
+                              "it goes with the tiny preset and 0 pre-training epochs")
 
     def to_dict(self) -> dict:
         """Plain JSON types (paths as strings)."""
@@ -132,7 +140,7 @@ class TrainConfig:
         values.setdefault("pretrain_epochs", 0)  # saved before GestSync pre-training existed
         values.setdefault("word_weight", 0.0)  # saved before the word contrast existed
         values.setdefault("query_crop", 0.0)
-        for key in ("val_corpus", "cache_dir"):
+        for key in ("val_corpus", "cache_dir", "pretrained_gestsync"):
             values[key] = Path(values[key]) if values.get(key) else None
         return cls(**values)
 

@@ -126,8 +126,11 @@ def train(
     ``out_dir`` up to ``config.epochs`` (other settings must be unchanged).
     """
     config = config or TrainConfig()
+    if init is not None and config.pretrained_gestsync is not None:
+        raise ConfigError("a pre-trained GestSync network replaces stage 1 of a run from scratch: it does not go with init checkpoints")
     corpora = _corpus_dirs(corpus_dir)
     out_dir = Path(out_dir)
+    stage1 = None if config.pretrained_gestsync is None else _read_pretrained_gestsync(config.pretrained_gestsync, config.preset)
     _check_out_dir(out_dir, resume)
     started = time.perf_counter()
     emit = progress or (lambda event: None)
@@ -140,7 +143,10 @@ def train(
             gestsync, jegal, data.backbone, config.frozen_trunk_blocks, config.train_gestsync_head, config.train_text_backbone
         )
         pretrained = []
-        if config.pretrain_epochs:
+        if stage1 is not None:
+            _use_pretrained_gestsync(model, stage1, config.pretrained_gestsync)
+            model.freeze_gestsync()
+        elif config.pretrain_epochs:
             if not resume:  # a resumed run restores the pre-trained network with the rest
                 pretrained = _pretrain(model, data.train, config, generator, out_dir, emit)
             model.freeze_gestsync()
@@ -172,6 +178,33 @@ def _pretrain(
     )
     _write_jsonl(out_dir / PRETRAIN_FILE, history)
     return history
+
+
+def _read_pretrained_gestsync(path: Path, preset: str) -> GestSync:
+    """The GestSync network of an earlier run (``path``, a gestsync.pth), if it has the ``preset``'s sizes."""
+    with torch.random.fork_rng(devices=[]):  # building the network draws random weights: leave the run's RNG alone
+        loaded = load_gestsync(path)
+    if loaded.config != PRESETS[preset].gestsync:
+        raise ConfigError(f"{path}: a GestSync network of other sizes than the {preset} preset's")
+    return loaded
+
+
+def _use_pretrained_gestsync(model: TrainingModel, loaded: GestSync, path: Path) -> None:
+    """Stage 1 from an earlier tiny run: its whole GestSync network into ``model``.
+
+    Its fixed trunk blocks must be the ones this run's feature cache was computed with (the same
+    trunk seed and BatchNorm calibration, i.e. the same first training corpus), up to the float16
+    rounding of a bundled model; otherwise its upper layers would read features they never saw.
+    """
+    ours, theirs = model.gestsync.trunk.blocks, loaded.trunk.blocks
+    for i in range(model.frozen_blocks):
+        for (name, a), b in zip(ours[i].state_dict().items(), theirs[i].state_dict().values()):
+            if a.is_floating_point() and not torch.allclose(a, b.to(a.dtype), rtol=1e-2, atol=1e-3):
+                raise ConfigError(
+                    f"{path}: its fixed trunk block {i + 1} ({name}) differs from this run's: it was pre-trained on "
+                    "another trunk (first training corpus or trunk seed), so its layers do not fit these features"
+                )
+    model.gestsync.load_state_dict(loaded.state_dict())
 
 
 @dataclass
