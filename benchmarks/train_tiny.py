@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/train_tiny.py OUT [--work DIR] [--train-clips 1500] [--extra-train-clips 0]
                                               [--heldout-clips 200]
                                               [--pretrain-epochs N | --pretrained-gestsync PTH] [--epochs N] [--lr LR] [--batch-size B]
-                                              [--beta B] [--word-weight G] [--query-crop P] [--seed S] [--bundle]
+                                              [--beta B] [--word-weight G] [--query-crop P] [--feature-dropout P]
+                                              [--seed S] [--bundle]
 
 1. ``generate_corpus`` writes WORK/train (seed 1), with ``--extra-train-clips`` a second training
    corpus WORK/train-extra (seed 3), and a held-out gallery WORK/heldout (seed 2: other phrases,
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--beta", type=float)
     parser.add_argument("--word-weight", type=float)
     parser.add_argument("--query-crop", type=float)
+    parser.add_argument("--feature-dropout", type=float)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bundle", action="store_true", help="install the trained model as gestsearch/assets/tiny")
     args = parser.parse_args()
@@ -72,7 +74,7 @@ def main() -> None:
 
     config = TrainConfig.for_preset(
         "tiny", pretrain_epochs=args.pretrain_epochs, pretrained_gestsync=args.pretrained_gestsync, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, beta=args.beta,
-        word_weight=args.word_weight, query_crop=args.query_crop, seed=args.seed,
+        word_weight=args.word_weight, query_crop=args.query_crop, feature_dropout=args.feature_dropout, seed=args.seed,
         val_corpus=heldout_dir, cache_dir=work / "cache",
     )
     report = train(train_dirs, args.out, config, progress=show)

@@ -356,6 +356,7 @@ def train(
     beta: Annotated[Optional[float], typer.Option("--beta", min=0.0, max=1.0, help="Loss = β·L_seq + (1−β)·L_couple + γ·L_word (β 0.5).")] = None,
     word_weight: Annotated[Optional[float], typer.Option("--word-weight", min=0.0, help="γ: within-clip word contrast, not in the paper (tiny 0.5, paper 0).")] = None,
     query_crop: Annotated[Optional[float], typer.Option("--query-crop", min=0.0, max=1.0, help="Per clip: probability of training on 1-3 of its words only, as short search queries are (0).")] = None,
+    feature_dropout: Annotated[Optional[float], typer.Option("--feature-dropout", min=0.0, max=0.95, help="Dropout on the GestSync features while training JEGAL (augmentation; 0).")] = None,
     pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", min=0, help="Stage 1: epochs teaching the GestSync network the spoken word of each frame, then frozen (tiny preset; 0: none).")] = None,
     pretrained_gestsync: Annotated[Optional[Path], typer.Option("--pretrained-gestsync", help="Stage 1 done: the gestsync.pth of an earlier tiny run on the same first corpus, loaded and frozen instead of pre-training.")] = None,
     fixed_temperature: Annotated[bool, typer.Option("--fixed-temperature", help="Keep the temperature at 0.07 instead of learning it.")] = False,
@@ -377,7 +378,7 @@ def train(
     from gestsearch.train import train as run_training
 
     config = TrainConfig.for_preset(
-        preset, epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, word_weight=word_weight, query_crop=query_crop, pretrain_epochs=pretrain_epochs, pretrained_gestsync=pretrained_gestsync, val_corpus=val_corpus, cache_dir=cache_dir, seed=seed,
+        preset, epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, word_weight=word_weight, query_crop=query_crop, feature_dropout=feature_dropout, pretrain_epochs=pretrain_epochs, pretrained_gestsync=pretrained_gestsync, val_corpus=val_corpus, cache_dir=cache_dir, seed=seed,
         learn_temperature=False if fixed_temperature else None,
     )
     init = None

@@ -20,12 +20,12 @@ def test_synth_then_train(tmp_path):
     assert made.exit_code == 0, made.output
     assert len(list(corpus.glob("*.mp4"))) == 6 and (corpus / "manifest.csv").is_file()
     trained = runner.invoke(app, ["train", str(corpus), str(out), "--epochs", "1", "--batch-size", "4", "--cache-dir", str(cache),
-                                  "--word-weight", "0.25", "--query-crop", "0.5", "--json"])
+                                  "--word-weight", "0.25", "--query-crop", "0.5", "--feature-dropout", "0.2", "--json"])
     assert trained.exit_code == 0, trained.output
     report = json.loads(trained.stdout)
     assert report["epochs"] == 1 and report["n_train"] + report["n_val"] == 6
     saved = json.loads((out / "config.json").read_text())["config"]
-    assert (saved["word_weight"], saved["query_crop"]) == (0.25, 0.5)
+    assert (saved["word_weight"], saved["query_crop"], saved["feature_dropout"]) == (0.25, 0.5, 0.2)
     assert (out / "gestsync.pth").is_file() and (out / "jegal.pth").is_file() and (out / "text").is_dir()
     assert list(cache.glob("features-*.pt")) and not list(out.glob("features-*.pt"))  # the cache went to --cache-dir
     again = runner.invoke(app, ["train", str(corpus), str(out), "--epochs", "1"])
@@ -37,6 +37,7 @@ def test_synth_then_train(tmp_path):
     (["--preset", "paper"], "--gestsync and --jegal"),
     (["--word-weight", "-1"], "--word-weight"),
     (["--query-crop", "1.5"], "--query-crop"),
+    (["--feature-dropout", "1"], "--feature-dropout"),
     (["--pretrained-gestsync", "nowhere.pth"], "checkpoint file not found"),
     (["--pretrained-gestsync", "nowhere.pth", "--pretrain-epochs", "3"], "0 pre-training epochs"),
 ])

@@ -255,6 +255,21 @@ def test_several_corpora_pool_their_clips_and_keep_their_caches(run_a, corpus, c
     assert json.loads((tmp_path / "run" / "config.json").read_text())["corpus"] == [str(corpus), str(more)]
 
 
+def test_feature_dropout_only_while_training(run_a, corpus, config):
+    gestsync = load_gestsync(run_a[0].gestsync)
+    clips = [featurise(clip, gestsync, blocks=2) for clip in read_corpus(corpus).clips[:2]]
+    jegal = load_jegal(run_a[0].jegal, text_backbone=run_a[0].text_model)
+    model = TrainingModel(gestsync, jegal, jegal.backbone(), frozen_blocks=2)
+    model.freeze_gestsync()
+    with torch.no_grad():
+        plain, _ = model.gestures(clips)
+        dropped, _ = model.gestures(clips, feature_dropout=0.5)
+    assert not torch.allclose(plain, dropped)
+    torch.testing.assert_close(embed(model, clips).gestures[0], plain[0, : clips[0].n_frames].numpy())  # validation: none
+    with pytest.raises(ConfigError, match="feature_dropout=1.0"):
+        replace(config, feature_dropout=1.0)
+
+
 def test_a_pretrained_gestsync_replaces_stage_1(run_a, corpus, config, tmp_path):
     """Stage 2 again on the GestSync network of an earlier run: loaded (float16 too), frozen, no pre-training."""
     stage1 = tmp_path / "gestsync16.pth"

@@ -70,6 +70,7 @@ class TrainConfig:
     temperature: float = 0.07  # initial InfoNCE temperature of both losses
     learn_temperature: bool = True  # CLIP-style learnable log-scale, clamped to [1, 100]
     modality_dropout: float = 0.5  # per clip: probability of zeroing the text or the audio half
+    feature_dropout: float = 0.0  # dropout on the GestSync per-frame features in stage 2 (augmentation; 0: off)
     query_crop: float = 0.0  # per clip: probability that its content side is 1-3 random consecutive words (short queries)
     frozen_trunk_blocks: int = 2  # GestSync conv-trunk blocks kept fixed (their output is cached); the rest train
     train_gestsync_head: bool = True  # GestSync window transformer + head
@@ -112,6 +113,7 @@ class TrainConfig:
             "temperature": 0.01 <= self.temperature <= 1,
             "modality_dropout": 0 <= self.modality_dropout <= 1,
             "query_crop": 0 <= self.query_crop <= 1,
+            "feature_dropout": 0 <= self.feature_dropout < 1,
             "frozen_trunk_blocks": 1 <= self.frozen_trunk_blocks <= 6,
             "calibration_frames": self.calibration_frames >= 0,
             "pretrain_epochs": self.pretrain_epochs >= 0 and not (
@@ -140,6 +142,7 @@ class TrainConfig:
         values.setdefault("pretrain_epochs", 0)  # saved before GestSync pre-training existed
         values.setdefault("word_weight", 0.0)  # saved before the word contrast existed
         values.setdefault("query_crop", 0.0)
+        values.setdefault("feature_dropout", 0.0)
         for key in ("val_corpus", "cache_dir", "pretrained_gestsync"):
             values[key] = Path(values[key]) if values.get(key) else None
         return cls(**values)

@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
@@ -114,9 +115,11 @@ class TrainingModel:
         """(S, C, h, w) activations of the frozen blocks → (S, dim) trunk steps."""
         return self.gestsync.trunk.rest(activations.transpose(0, 1)[None], self.frozen_blocks)[0].T
 
-    def gestures(self, clips: list[ClipFeatures]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T_max, dim) gesture embeddings (not normalised) and the (B, T_max) frame mask."""
+    def gestures(self, clips: list[ClipFeatures], feature_dropout: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T_max, dim) gesture embeddings (not normalised) and the (B, T_max) frame mask.
+        ``feature_dropout``: dropout on the GestSync features first (training-time augmentation)."""
         features, mask = padded(self.frame_features(clips))
+        features = F.dropout(features, feature_dropout, training=feature_dropout > 0)
         return self.jegal.forward_gestures(features, mask), mask
 
     def content(self, clips: list[ClipFeatures], keep: ModalityKeep | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -316,7 +316,7 @@ class _Run:
         self.model.train(True)
         keep = modality_dropout(len(batch), self.config.modality_dropout, self.generator)
         with torch.autocast(self.model.jegal.device.type, torch.bfloat16, enabled=self.config.bf16):
-            gestures, frame_mask = self.model.gestures(batch)
+            gestures, frame_mask = self.model.gestures(batch, self.config.feature_dropout)
             queries = query_crops(batch, self.config.query_crop, self.generator) if self.config.query_crop else batch
             content, word_mask = self.model.content(queries, keep)
         parts = self.loss(gestures.float(), frame_mask, content.float(), word_mask)
