@@ -39,7 +39,7 @@ import numpy as np
 
 from gestsearch.eval.manifest import ManifestRow, read_manifest
 from gestsearch.train import CacheEvent, EpochMetrics, PretrainEpoch, StepEvent, TrainConfig, TrainReport, train
-from gestsearch.train.validate import Validation
+from gestsearch.train.validate import Validation, validate
 
 BUNDLE_DIR = Path(__file__).resolve().parents[1] / "gestsearch" / "assets" / "tiny"
 FRAME_MARGIN = 9
@@ -154,13 +154,13 @@ def score_gallery(report: TrainReport, gallery: Path, cache_dir: Path) -> Valida
     from gestsearch.train.corpus import read_corpus
     from gestsearch.train.data import load_or_build
     from gestsearch.train.network import TrainingModel
-    from gestsearch.train.validate import validate
+    from gestsearch.train.trainer import CONFIG_FILE
 
-    config = json.loads((report.out_dir / "config.json").read_text())["config"]
+    config = TrainConfig.from_dict(json.loads((report.out_dir / CONFIG_FILE).read_text())["config"])
     gestsync = load_gestsync(report.gestsync)
     jegal = load_jegal(report.jegal, text_backbone=report.text_model)
-    blocks = config["frozen_trunk_blocks"]
-    clips = load_or_build(read_corpus(gallery), gestsync, cache_dir, blocks, 0, config["mask_faces"], jegal.config.max_frames).clips
+    blocks = config.frozen_trunk_blocks
+    clips = load_or_build(read_corpus(gallery), gestsync, cache_dir, blocks, 0, config.mask_faces, jegal.config.max_frames).clips
     model = TrainingModel(gestsync, jegal, jegal.backbone(), frozen_blocks=blocks)
     model.freeze_gestsync()
     return validate(model, clips)
