@@ -22,7 +22,7 @@ import numpy as np
 
 from gestsearch.store import NPROBE, AnnConfig, nlist_for
 from gestsearch.store.ann import AnnIndex, Versions
-from gestsearch.store.synthetic import clustered_vectors
+from gestsearch.testing.store import clustered_vectors
 
 K = 10
 N_QUERIES = 1000

@@ -50,8 +50,8 @@ def run(label: str, archive: Path, db: Path, settings) -> dict:
         video_s = sum(v.duration_s for v in store.videos())
     return {
         "model": label, "videos": len(summary.indexed), "frames": summary.frames, "seconds": seconds,
-        "frames_per_s": summary.frames / seconds, "bytes_per_video_s": info["bytes_on_disk"] / video_s,
-        "clips": info["clips"],
+        "frames_per_s": summary.frames / seconds, "bytes_per_video_s": info.bytes_on_disk / video_s,
+        "clips": info.clips,
     }
 
 
@@ -72,7 +72,7 @@ def main() -> None:
 
             bundled_model()
             rows.append(run("bundled tiny", tmp / "archive", tmp / "db_tiny", Settings(device="cpu")))
-        except Exception as e:  # noqa: BLE001 - the tiny model is optional here
+        except Exception as e:
             print(f"(bundled tiny model skipped: {e})")
         gs, jg, text = paper_checkpoints(tmp)
         rows.append(run("paper size (seeded weights)", tmp / "archive", tmp / "db_paper",

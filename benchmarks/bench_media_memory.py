@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from indexer.media import iter_track_frames, load_audio, probe, speaker_tracks
-from indexer.media.synthetic import pattern_frames, tone, write_video
+from gestsearch.media import iter_track_frames, load_audio, probe, speaker_tracks
+from gestsearch.testing.media import pattern_frames, tone, write_video
 
 WIDTH, HEIGHT, FPS = 320, 240, 25
 

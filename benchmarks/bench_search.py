@@ -3,7 +3,7 @@
 Stage 1: FAISS over pooled 512-d clip vectors, top ``CANDIDATES`` (exact ``IndexFlatIP``
 at 10k clips; ``IndexIVFFlat`` with nlist ≈ 4·sqrt(N), trained on a sample, and the
 smallest nprobe whose recall@10 against exact search is ≥ 0.95 at 100k and 1M).
-Stage 2: exact word coupling (:func:`gestsearch.search.scoring.coupling_scores`) of the
+Stage 2: exact word coupling (:func:`gestsearch.scoring.coupling_scores`) of the
 candidates' frame vectors, 75 frames × 512 float16 per clip, fusion and the top-10 sort;
 then the word peaks of the top 10 (:func:`word_peaks`). The frames of a million clips
 would take 77 GB, so stage 2 reads each candidate's frames from a pool of ``POOL``
@@ -26,7 +26,7 @@ import faiss
 import numpy as np
 import torch
 
-from gestsearch.search.scoring import coupling_scores, fuse, l2_normalize, word_peaks
+from gestsearch.scoring import coupling_scores, fuse, l2_normalize, word_peaks
 
 DIM = 512
 FRAMES = 75

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gestsearch.store import GestureStore
-from gestsearch.store.synthetic import synthetic_video
+from gestsearch.testing.store import synthetic_video
 
 FP = "bench"
 

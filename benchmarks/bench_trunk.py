@@ -31,10 +31,7 @@ def run_method(method: str, frames: int, threads: int, out: Path) -> None:
     clip = torch.rand(frames, 270, 480, 3, generator=torch.Generator().manual_seed(1))
     clip[:, :111] = 0  # face-mask band
     start = time.perf_counter()
-    if method == "shared":
-        feats = model.frame_features(clip)
-    else:
-        feats = model.frame_features_per_window(clip)
+    feats = model.frame_features(clip) if method == "shared" else model.frame_features_per_window(clip)
     seconds = time.perf_counter() - start
     np.save(out, feats.numpy())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (ru_maxrss is KiB)

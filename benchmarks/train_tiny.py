@@ -4,7 +4,7 @@
                                               [--heldout-clips 200]
                                               [--pretrain-epochs N | --pretrained-gestsync PTH] [--epochs N] [--lr LR] [--batch-size B]
                                               [--beta B] [--word-weight G] [--query-crop P] [--feature-dropout P]
-                                              [--second-gallery 0] [--seed S] [--bundle]
+                                              [--second-gallery 0] [--seed S]
 
 1. ``generate_corpus`` writes WORK/train (seed 1), with ``--extra-train-clips`` a second training
    corpus WORK/train-extra (seed 3), and a held-out gallery WORK/heldout (seed 2: other phrases,
@@ -20,9 +20,8 @@
    held-out gallery (seed 4) that no epoch or setting was chosen on.
 
 OUT receives the model (gestsync.pth, jegal.pth, text/), metrics.jsonl, pretrain.jsonl and
-benchmark.json; the script prints a Markdown table and the exact command. ``--bundle`` also writes
-the model into gestsearch/assets/tiny/ (the checkpoints' weights in float16, the text model and
-the run's config.json as train_config.json): the bundled default model.
+benchmark.json; the script prints a Markdown table and the exact command. Installing a run as the
+bundled default model is a release step of its own: ``scripts/bundle_tiny.py OUT``.
 Run it on an otherwise idle machine: timings are part of the report.
 """
 
@@ -37,12 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gestsearch.eval.manifest import ManifestRow, read_manifest
+from gestsearch.constants import SPOT_FRAME_MARGIN
+from gestsearch.media.manifest import ManifestRow, read_manifest
 from gestsearch.train import CacheEvent, EpochMetrics, PretrainEpoch, StepEvent, TrainConfig, TrainReport, train
 from gestsearch.train.validate import Validation, validate
 
-BUNDLE_DIR = Path(__file__).resolve().parents[1] / "gestsearch" / "assets" / "tiny"
-FRAME_MARGIN = 9
 RECALL_AT = 5
 
 
@@ -65,7 +63,6 @@ def main() -> None:
     parser.add_argument("--second-gallery", type=int, default=0,
                         help="also score the final model on a second held-out gallery (seed 4) of this many clips, never seen during training or tuning")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--bundle", action="store_true", help="install the trained model as gestsearch/assets/tiny")
     args = parser.parse_args()
     work = args.work or args.out / "corpora"
     started = time.perf_counter()
@@ -111,30 +108,6 @@ def main() -> None:
           f"(epochs alone {results['seconds']['epochs'] / 60:.1f} min)")
     print(f"model: {report.gestsync}, {report.jegal}, {report.text_model}")
     print(f"reproduce: {results['command']}")
-    if args.bundle:
-        print(f"bundled: {bundle(args.out, BUNDLE_DIR)}")
-
-
-def bundle(run: Path, dest: Path) -> Path:
-    """Install a training run's model as the bundled one: float16 weights, same official format."""
-    import shutil
-
-    import torch
-
-    staging = dest.with_name(dest.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for name in ("gestsync.pth", "jegal.pth"):
-        checkpoint = torch.load(run / name, map_location="cpu", weights_only=True)
-        checkpoint["state_dict"] = {
-            k: v.half() if v.is_floating_point() else v for k, v in checkpoint["state_dict"].items()
-        }
-        torch.save(checkpoint, staging / name)
-    shutil.copytree(run / "text", staging / "text")
-    shutil.copy(run / "config.json", staging / "train_config.json")
-    shutil.rmtree(dest, ignore_errors=True)
-    staging.rename(dest)
-    return dest
 
 
 def corpus(path: Path, n_clips: int, seed: int) -> Path:
@@ -174,7 +147,7 @@ def chance_levels(heldout: Path, n_gallery: int) -> dict[str, float]:
     shares = []
     for row in rows:
         _, start, end = row.target_boundary
-        lo, hi = max(0, start - FRAME_MARGIN), min(row.num_frames - 1, end + FRAME_MARGIN)
+        lo, hi = max(0, start - SPOT_FRAME_MARGIN), min(row.num_frames - 1, end + SPOT_FRAME_MARGIN)
         shares.append((hi - lo + 1) / row.num_frames)
     return {"r5": 100.0 * RECALL_AT / n_gallery, "spotting": 100.0 * float(np.mean(shares)),
             "r5_ceiling": ceiling_r5(rows)}

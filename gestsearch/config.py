@@ -8,9 +8,10 @@ variables ``GESTSEARCH_<FIELD>`` (upper case) and explicit overrides (CLI option
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+
+import tomllib
 
 from gestsearch.errors import ConfigError
 

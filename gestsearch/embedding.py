@@ -14,14 +14,12 @@ import numpy as np
 import torch
 
 from gestsearch.config import Settings
+from gestsearch.constants import SAMPLES_PER_FRAME
 from gestsearch.errors import ConfigError, ModelInputError
 from gestsearch.features import log_mel
-from gestsearch.models import GestSync, JEGAL, load_gestsync, load_jegal
+from gestsearch.models import JEGAL, GestSync, load_gestsync, load_jegal
 from gestsearch.models.checkpoint import file_sha256
-
-FPS = 25
-SAMPLES_PER_FRAME = 16000 // FPS
-MODALITIES = ("t", "a", "ta")
+from gestsearch.types import CONTENT_MODALITIES, ContentModalities, check_choice
 
 
 def normalise(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -73,15 +71,14 @@ class Embedder:
         words: Sequence[str] | None = None,
         audio: np.ndarray | None = None,
         boundaries: Sequence[Sequence] | None = None,
-        modalities: str = "ta",
+        modalities: ContentModalities = "ta",
     ) -> np.ndarray:
         """(W, 512) L2-normalised content embeddings from text and/or speech.
 
         ``audio``: 16 kHz samples of the recording the ``boundaries`` (25 fps frames) refer to.
         The released model reads speech from the first word on, so the audio is cut there.
         """
-        if modalities not in MODALITIES:
-            raise ModelInputError(f"content modalities must be one of {', '.join(MODALITIES)}, got {modalities!r}")
+        check_choice(modalities, CONTENT_MODALITIES, "content modalities", ModelInputError)
         use_text, use_audio = "t" in modalities, "a" in modalities
         if use_audio and (audio is None or not boundaries):
             raise ModelInputError("speech content needs audio and word timings")

@@ -7,9 +7,9 @@ import functools
 import numpy as np
 import torch
 
+from gestsearch.constants import SAMPLE_RATE
 from gestsearch.errors import ModelInputError
 
-SAMPLE_RATE = 16000
 N_FFT, WIN, HOP, N_MELS = 512, 320, 160, 80
 INT16_SCALE = 32768.0  # the released model was trained on unscaled int16 sample values
 

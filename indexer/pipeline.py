@@ -2,38 +2,25 @@
 
 Incremental (a file is embedded again only when its content hash changed) and crash-safe
 (each video is committed atomically by the store; a killed run is completed by re-running).
+The per-video work is the library's (:func:`gestsearch.ingest.embed_video`); this module walks
+the folder, decides what to embed, commits and reports progress.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
-
-from gestsearch.embedding import FPS, SAMPLES_PER_FRAME, Embedder, normalise
+from gestsearch.constants import VIDEO_EXTENSIONS
+from gestsearch.embedding import Embedder
 from gestsearch.errors import GestsearchError
-from gestsearch.store import ClipRecord, GestureStore, VideoRecord, clip_id_for, content_hash, video_id_for
-from indexer.clips import ClipPolicy, Span, phrase_spans, window_spans
-from indexer.media import Track, Transcript, iter_track_frames, load_audio, load_transcript, probe, speaker_tracks
+from gestsearch.ingest import ClipPolicy, embed_video, video_record
+from gestsearch.media import probe
+from gestsearch.progress import Progress, ProgressEvent, Update, silent
+from gestsearch.store import GestureStore, content_hash
+from gestsearch.types import TrackMode
 
-VIDEO_EXTENSIONS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"}
-
-
-class Progress(Protocol):
-    def start(self, n_files: int, n_frames: int) -> None: ...
-    def file(self, path: Path) -> None: ...  # starting a file
-    def frames(self, n: int) -> None: ...  # n more frames embedded
-    def done(self, path: Path) -> None: ...  # a file finished (indexed or failed)
-
-
-class _Silent:
-    def start(self, n_files: int, n_frames: int) -> None: ...
-    def file(self, path: Path) -> None: ...
-    def frames(self, n: int) -> None: ...
-    def done(self, path: Path) -> None: ...
+FILES_TASK, FRAMES_TASK = "files", "frames"
 
 
 @dataclass
@@ -53,14 +40,6 @@ class IndexSummary:
         return asdict(self)
 
 
-@dataclass
-class VideoClips:
-    clips: list[ClipRecord]
-    n_tracks: int
-    frames: int
-    notes: list[str]
-
-
 def find_videos(folder: Path) -> list[Path]:
     """Video files under ``folder`` (recursively), sorted; hidden directories are skipped."""
     if folder.is_file():
@@ -77,13 +56,18 @@ def index_folder(
     embedder: Embedder,
     db: Path,
     prune: bool = False,
-    track_mode: str = "auto",
+    track_mode: TrackMode = "auto",
     policy: ClipPolicy = ClipPolicy(),
     chunk_frames: int = 64,
     asr_model: str | None = None,
     progress: Progress | None = None,
 ) -> IndexSummary:
-    progress = progress or _Silent()
+    """Index every video under ``folder`` into the index at ``db`` (created when missing).
+
+    ``progress`` sees two tasks: :data:`FILES_TASK` (files done, the current name as info) and
+    :data:`FRAMES_TASK` (frames embedded, of the frames the files to embed hold).
+    """
+    progress = progress or silent
     folder = folder.resolve()
     if not folder.exists():
         raise GestsearchError(f"{folder}: no such file or directory")
@@ -102,12 +86,19 @@ def index_folder(
                 summary.skipped.append(str(path))
             else:
                 todo.append((path, digest))
-        progress.start(len(todo), sum(_frame_estimate(p) for p, _ in todo))
-        for path, digest in todo:
-            progress.file(path)
-            record = _video_record(path, digest, embedder.info.fingerprint)
+        frames_total = sum(_frame_estimate(p) for p, _ in todo) or None
+        progress(Update(FILES_TASK, 0, len(todo)))
+        progress(Update(FRAMES_TASK, 0, frames_total))
+        frames_done = 0
+        for done, (path, digest) in enumerate(todo):
+            progress(Update(FILES_TASK, done, len(todo), info=path.name))
+            record = video_record(path, digest, embedder.info.fingerprint)
+
+            def frames(event: ProgressEvent, base: int = frames_done) -> None:
+                progress(Update(FRAMES_TASK, base + event.done, frames_total))
+
             try:
-                result = embed_video(path, record, embedder, track_mode, policy, chunk_frames, asr_model, progress)
+                result = embed_video(path, record, embedder, track_mode, policy, chunk_frames, asr_model, frames)
             except GestsearchError as e:
                 record.status, record.reason = "failed", _reason(e)
                 store.record_failure(record)
@@ -119,7 +110,8 @@ def index_folder(
                 summary.clips += len(result.clips)
                 summary.frames += result.frames
                 summary.notes.extend(result.notes)
-            progress.done(path)
+                frames_done += result.frames
+            progress(Update(FILES_TASK, done + 1, len(todo), info=path.name))
         if prune:
             present = {str(p) for p in videos}
             gone = [v.path for v in store.videos() if _under(v.path, folder) and v.path not in present]
@@ -127,101 +119,6 @@ def index_folder(
             summary.removed = gone
         store.optimize()  # compacts the per-video fragments and refreshes the FAISS sidecar
     return summary
-
-
-def embed_video(
-    path: Path,
-    record: VideoRecord,
-    embedder: Embedder,
-    track_mode: str = "auto",
-    policy: ClipPolicy = ClipPolicy(),
-    chunk_frames: int = 64,
-    asr_model: str | None = None,
-    progress: Progress | None = None,
-) -> VideoClips:
-    """All clips of one video: per speaker track, gesture frames and (with speech) content."""
-    progress = progress or _Silent()
-    audio = load_audio(path)
-    transcript = load_transcript(path, audio, asr_model)
-    tracks = speaker_tracks(path, mode=track_mode)
-    if not tracks:
-        raise GestsearchError(f"{path}: no speaker found")
-    clips: list[ClipRecord] = []
-    notes: list[str] = []
-    frames = 0
-    for track in tracks:
-        gestures = np.concatenate(list(_counted(embedder.gesture_stream(iter_track_frames(path, track, chunk_frames)), progress)))
-        frames += len(gestures)
-        if track.low_gesture:
-            notes.append(f"{path} track {track.index}: hands visible in only {track.hand_fraction:.0%} of frames")
-        for span in _spans(track, transcript, policy):
-            clips.append(_clip(record, track, span, gestures, embedder, audio, transcript))
-    return VideoClips(clips, len(tracks), frames, notes)
-
-
-def _spans(track: Track, transcript: Transcript | None, policy: ClipPolicy) -> list[Span]:
-    if transcript is not None and transcript.words:
-        spans = phrase_spans([tuple(b) for b in transcript.boundaries()], track.start_frame, track.end_frame, policy)
-        if spans:
-            return spans
-    return window_spans(track.start_frame, track.end_frame, policy)
-
-
-def _clip(
-    video: VideoRecord,
-    track: Track,
-    span: Span,
-    gestures: np.ndarray,
-    embedder: Embedder,
-    audio: np.ndarray | None,
-    transcript: Transcript | None,
-) -> ClipRecord:
-    frames = gestures[span.start_frame - track.start_frame : span.end_frame - track.start_frame + 1]
-    content = None
-    text = ""
-    if span.words:
-        words = [w for w, _, _ in span.words]
-        relative = [(w, s - span.start_frame, e - span.start_frame) for w, s, e in span.words]
-        segment = None if audio is None else audio[span.start_frame * SAMPLES_PER_FRAME : (span.end_frame + 1) * SAMPLES_PER_FRAME]
-        modalities = "ta" if segment is not None and len(segment) > 0 else "t"
-        content = normalise(embedder.content(words, segment, relative, modalities).mean(0))
-        display = {(w.word, w.start_frame): w.display for w in transcript.words} if transcript else {}
-        text = " ".join(display.get((w, s), w) for w, s, _ in span.words)
-    return ClipRecord(
-        clip_id=clip_id_for(video.video_id, video.content_hash, track.index, span.start_frame, span.end_frame),
-        video_id=video.video_id,
-        path=video.path,
-        track=track.index,
-        start_s=span.start_frame / FPS,
-        end_s=(span.end_frame + 1) / FPS,
-        start_frame=span.start_frame,
-        end_frame=span.end_frame,
-        gesture=normalise(frames.mean(0)),
-        frames=frames.astype(np.float16),
-        content=content,
-        words=list(span.words),
-        text=text,
-    )
-
-
-def _counted(chunks: Iterator[np.ndarray], progress: Progress) -> Iterator[np.ndarray]:
-    for chunk in chunks:
-        progress.frames(len(chunk))
-        yield chunk
-
-
-def _video_record(path: Path, digest: str, fingerprint: str) -> VideoRecord:
-    stat = path.stat()
-    try:
-        info = probe(path)
-        duration, fps = info.duration_s, info.source_fps
-    except GestsearchError:
-        duration, fps = 0.0, 0.0
-    return VideoRecord(
-        video_id=video_id_for(path), path=str(path), content_hash=digest, size_bytes=stat.st_size,
-        mtime=stat.st_mtime, duration_s=duration, fps=fps, n_tracks=0, status="indexed", reason="",
-        fingerprint=fingerprint,
-    )
 
 
 def _frame_estimate(path: Path) -> int:

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from gestsearch import scoring
 from gestsearch.errors import ConfigError
-from gestsearch.search import scoring
-from gestsearch.search.results import SCHEMA, Hit, SearchResult, WordPeak
-from gestsearch.search.scoring import (
+from gestsearch.results import SCHEMA, Hit, SearchResult, WordPeak
+from gestsearch.scoring import (
     coupling_score,
     coupling_scores,
     fuse,

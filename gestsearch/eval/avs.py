@@ -1,6 +1,6 @@
 """`gestsearch eval`: AVS-Ret retrieval and AVS-Spot word spotting.
 
-Two media layouts under ROOT (:func:`gestsearch.eval.manifest.locate_media`), per row:
+Two media layouts under ROOT (:func:`gestsearch.media.manifest.locate_media`), per row:
 
 - preprocessed, as the official dataset tooling writes it: ``ROOT/<filename>.avi`` (a
   pre-cropped, face-masked speaker track) + ``ROOT/<filename>.wav``, used as they are;
@@ -26,29 +26,29 @@ from __future__ import annotations
 import csv
 import hashlib
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gestsearch.embedding import FPS, SAMPLES_PER_FRAME, Embedder, normalise
+from gestsearch.atomic import atomic_path
+from gestsearch.constants import FPS, SAMPLES_PER_FRAME, SPOT_FRAME_MARGIN, SPOT_THRESHOLD
+from gestsearch.embedding import Embedder, normalise
 from gestsearch.errors import EvalError, TrackNotFound
-from gestsearch.eval.manifest import ClipMedia, ManifestRow, located_media, read_manifest
-from gestsearch.eval.metrics import official_report, retrieval_metrics, retrieval_ranks, similarity_matrix, spotting_attention, spotting_correct
+from gestsearch.eval.metrics import retrieval_metrics, retrieval_ranks, similarity_matrix, spotting_attention, spotting_correct
+from gestsearch.ingest import clip_record, video_record
+from gestsearch.media import Track, iter_track_frames, load_audio, probe, speaker_tracks
+from gestsearch.media.manifest import ClipMedia, ManifestRow, located_media, read_manifest
+from gestsearch.progress import Progress, Update, silent
+from gestsearch.scoring import DEFAULT_COUPLING_WEIGHT
 from gestsearch.search.engine import DEFAULT_CANDIDATES, Query, Searcher
-from gestsearch.search.scoring import DEFAULT_COUPLING_WEIGHT
-from gestsearch.store import AnnConfig, ClipRecord, GestureStore, VideoRecord, clip_id_for, content_hash, video_id_for
-from gestsearch.store.ann import AnnIndex, Versions
+from gestsearch.store import ClipRecord, GestureStore, content_hash, exact_search
+from gestsearch.types import CONTENT_MODALITIES, ContentModalities, ManifestKind, check_choice
 
-if TYPE_CHECKING:
-    from indexer.media import Track
-
-MODALITIES = ("t", "a", "ta")
 NO_MEDIA = "no media file"
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
+EMBED_TASK = "embedding"  # the progress task of the gallery, one unit per clip
 
 
 @dataclass
@@ -68,7 +68,7 @@ class EvalReport:
     n_evaluated: int  # rows with media
     missing: list[str]  # filenames of the rows without (usable) media
     missing_reasons: dict[str, str]  # filename → why: no media file, no such speaker track...
-    modalities: str
+    modalities: ContentModalities
     model: str
 
     def to_dict(self) -> dict:
@@ -103,13 +103,15 @@ def evaluate_retrieval(
     csv_path: Path,
     media_root: Path,
     embedder: Embedder,
-    modalities: str = "ta",
+    modalities: ContentModalities = "ta",
     db: Path | None = None,
     candidates: int = DEFAULT_CANDIDATES,
-    coupling_weight: float = DEFAULT_COUPLING_WEIGHT,
+    coupling_weight: float | None = None,
     progress: Progress | None = None,
 ) -> RetrievalReport:
-    """Both protocols: (1) official pooled cosine, (2) the engine's ANN + word-coupling re-rank."""
+    """Both protocols: (1) official pooled cosine, (2) the engine's ANN + word-coupling re-rank
+    (``coupling_weight`` None: the engine's default)."""
+    coupling_weight = DEFAULT_COUPLING_WEIGHT if coupling_weight is None else coupling_weight
     with _eval_store(db, embedder) as (store, db):
         g = build_gallery(csv_path, media_root, embedder, modalities, store, db, "ret", progress)
         n = len(g.rows)
@@ -126,8 +128,7 @@ def evaluate_retrieval(
             hits = searcher.search(Query(row.phrase, "text", labels, words), k=min(candidates, n)).result.hits
             found = [h.rank - 1 for h in hits if position.get(int(h.clip_id)) == i]
             engine_s2g[i] = found[0] if found else min(candidates, n)
-        content_index = AnnIndex.build("content", np.array(g.clip_ids), pooled_c, Versions(0, 0), AnnConfig())
-        ids, _ = content_index.search(pooled_g, min(candidates, n))
+        ids, _ = exact_search(np.array(g.clip_ids), pooled_c, pooled_g, min(candidates, n))
         engine_g2s = np.array([
             int(np.flatnonzero(ids[i] == g.clip_ids[i])[0]) if (ids[i] == g.clip_ids[i]).any() else min(candidates, n)
             for i in range(n)
@@ -151,10 +152,10 @@ def evaluate_spotting(
     csv_path: Path,
     media_root: Path,
     embedder: Embedder,
-    modalities: str = "ta",
+    modalities: ContentModalities = "ta",
     db: Path | None = None,
-    threshold: float = 0.5,
-    frame_margin: int = 9,
+    threshold: float = SPOT_THRESHOLD,
+    frame_margin: int = SPOT_FRAME_MARGIN,
     progress: Progress | None = None,
 ) -> SpottingReport:
     """Per clip: the target word's spotting peak over frames (softmax over the clip's words at 0.07)."""
@@ -189,15 +190,15 @@ def build_gallery(
     csv_path: Path,
     media_root: Path,
     embedder: Embedder,
-    modalities: str,
+    modalities: ContentModalities,
     store: GestureStore,
     db: Path,
-    kind: str,
+    kind: ManifestKind,
     progress: Progress | None = None,
 ) -> Gallery:
     """Embed (or read back from the caches) every clip of the manifest that has media."""
-    if modalities not in MODALITIES:
-        raise EvalError(f"--modalities must be t, a or ta, got {modalities!r}")
+    progress = progress or silent
+    check_choice(modalities, CONTENT_MODALITIES, "--modalities", EvalError)
     rows = read_manifest(csv_path, kind)
     found, missing = located_media(media_root, rows)
     left_out = {id(row): NO_MEDIA for row in missing}
@@ -205,8 +206,7 @@ def build_gallery(
     cached = dict(np.load(cache, allow_pickle=False)) if cache.is_file() else {}
     kept, clip_ids, gestures, content = [], [], [], []
     for i, (row, media) in enumerate(found):
-        if progress:
-            progress("embedding", i, len(found))
+        progress(Update(EMBED_TASK, i, len(found)))
         try:
             clip = _gallery_clip(store, row, media, embedder)
         except TrackNotFound as e:
@@ -219,17 +219,14 @@ def build_gallery(
         if key not in cached:
             cached[key] = _content(row, media, clip, embedder, modalities)
         content.append(cached[key])
-    if progress:
-        progress("embedding", len(found), len(found))
+    progress(Update(EMBED_TASK, len(found), len(found)))
     missing_rows = [row for row in rows if id(row) in left_out]
     reasons = {row.filename: left_out[id(row)] for row in missing_rows}
     if not kept:
         first = "; ".join(f"{name}: {why}" for name, why in list(reasons.items())[:3])
         raise EvalError(f"{media_root}: none of the {len(rows)} clips has usable media ({first})")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.name + ".tmp.npz")
-    np.savez(tmp, **cached)
-    tmp.replace(cache)
+    with atomic_path(cache) as tmp:
+        np.savez(tmp, **cached)
     store.refresh_ann()
     return Gallery(kept, [row.filename for row in missing_rows], reasons, clip_ids, gestures, content)
 
@@ -241,7 +238,7 @@ def segment_tracks(media: ClipMedia) -> list[Track]:
     greedily: each new track starts from the earliest detection not yet in a track (frames
     in order, the detections of one frame in detector order, i.e. most confident first) and
     the surviving tracks become ``00000``, ``00001``, ... in that order. Rule here, on the
-    tracks of :func:`indexer.media.speaker_tracks` in raw mode: ordered by first frame, ties
+    tracks of :func:`gestsearch.media.speaker_tracks` in raw mode: ordered by first frame, ties
     (people appearing together) broken by box area, larger first (the more prominent person,
     our stand-in for the more confident detection); ``Track.index`` is the track number.
 
@@ -249,8 +246,6 @@ def segment_tracks(media: ClipMedia) -> list[Track]:
     full-length download (``media.cut_s``); track frames count from the start of the file.
     Raises :class:`TrackNotFound` when the segment lies past the end of the video.
     """
-    from indexer.media import probe, speaker_tracks
-
     start, end = (round(media.cut_s[0] * FPS), round(media.cut_s[1] * FPS)) if media.cut_s else (0, None)
     info = probe(media.video)
     if start >= info.n_frames:
@@ -275,9 +270,6 @@ def _gallery_clip(store: GestureStore, row: ManifestRow, media: ClipMedia, embed
     Raw media: a video without the row's track is recorded as failed, and
     :class:`TrackNotFound` raised, now and on re-runs.
     """
-    from indexer.media import probe, speaker_tracks
-    from indexer.media.masking import iter_track_frames
-
     digest = content_hash(media.video)
     known = store.video_by_path(media.key)
     if known is not None and known.content_hash == digest:
@@ -286,14 +278,7 @@ def _gallery_clip(store: GestureStore, row: ManifestRow, media: ClipMedia, embed
         clips = store.clips_of_video(media.key) if known.status == "indexed" else []
         if clips:
             return clips[0]
-    vid = video_id_for(media.key)
-    info = probe(media.video)
-    stat = media.video.stat()
-    record = VideoRecord(
-        video_id=vid, path=media.key, content_hash=digest, size_bytes=stat.st_size, mtime=stat.st_mtime,
-        duration_s=info.duration_s, fps=info.source_fps, n_tracks=1, status="indexed", reason="",
-        fingerprint=embedder.info.fingerprint,
-    )
+    record = replace(video_record(media.video, digest, embedder.info.fingerprint, key=media.key), n_tracks=1)
     if media.raw:
         try:
             track = _raw_track(media)
@@ -307,20 +292,14 @@ def _gallery_clip(store: GestureStore, row: ManifestRow, media: ClipMedia, embed
     if len(frames) == 0:
         raise EvalError(f"{media.video}: no video frames")
     first, last = track.start_frame, track.start_frame + len(frames) - 1
-    clip = ClipRecord(
-        clip_id=clip_id_for(vid, digest, track.index, first, last), video_id=vid, path=str(media.video),
-        track=track.index, start_s=first / FPS, end_s=(last + 1) / FPS, start_frame=first, end_frame=last,
-        gesture=normalise(frames.mean(0)), frames=frames.astype(np.float16), content=None,
-        words=[tuple(b) for b in row.word_boundaries], text=row.phrase,
-    )
+    clip = clip_record(record, track.index, first, last, frames, words=row.word_boundaries, text=row.phrase,
+                       path=str(media.video))
     store.add_video(record, [clip])
     return clip
 
 
-def _content(row: ManifestRow, media: ClipMedia, clip: ClipRecord, embedder: Embedder, modalities: str) -> np.ndarray:
+def _content(row: ManifestRow, media: ClipMedia, clip: ClipRecord, embedder: Embedder, modalities: ContentModalities) -> np.ndarray:
     """Content vectors of the row's words; speech from the clip's frames (the boundaries count from its start)."""
-    from indexer.media import load_audio
-
     words = [w for w, _, _ in row.word_boundaries]
     samples = None
     if "a" in modalities:
@@ -332,6 +311,6 @@ def _content(row: ManifestRow, media: ClipMedia, clip: ClipRecord, embedder: Emb
     return embedder.content(words, samples, row.word_boundaries, modalities)
 
 
-def _content_cache_path(db: Path, csv_path: Path, modalities: str, fingerprint: str) -> Path:
+def _content_cache_path(db: Path, csv_path: Path, modalities: ContentModalities, fingerprint: str) -> Path:
     digest = hashlib.sha256(Path(csv_path).read_bytes()).hexdigest()[:16]
     return db / "eval" / f"content-{digest}-{modalities}-{fingerprint}.npz"

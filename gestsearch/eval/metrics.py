@@ -15,8 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gestsearch.constants import SPOT_FRAME_MARGIN, SPOT_THRESHOLD, SPOTTING_TEMPERATURE
 from gestsearch.errors import EvalError
-from gestsearch.search.scoring import SPOTTING_TEMPERATURE, l2_normalize, word_frame_attention
+from gestsearch.scoring import l2_normalize, word_frame_attention
 
 RETRIEVAL_KS = (1, 5, 10, 25, 50)
 OFFICIAL_KS = (5, 10, 25, 50)  # the paper's report: [R5, R10, R25, R50, MR]
@@ -95,7 +96,7 @@ def spot_peak(attn_row: np.ndarray) -> tuple[int, float]:
 
 
 def spotting_correct(
-    attn_row: np.ndarray, boundary: tuple[int, int], frame_margin: int = 9, threshold: float = 0.5
+    attn_row: np.ndarray, boundary: tuple[int, int], frame_margin: int = SPOT_FRAME_MARGIN, threshold: float = SPOT_THRESHOLD
 ) -> bool:
     """Whether the row's peak lies in ``[max(0, start - margin), end + margin]`` with score ≥ threshold.
 
@@ -110,8 +111,8 @@ def spotting_accuracy(
     attentions: Sequence[np.ndarray],
     targets: Sequence[int],
     boundaries: Sequence[tuple[int, int]],
-    frame_margin: int = 9,
-    threshold: float = 0.5,
+    frame_margin: int = SPOT_FRAME_MARGIN,
+    threshold: float = SPOT_THRESHOLD,
 ) -> float:
     """Percent of clips whose target word is spotted (:func:`spotting_correct`).
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gestsearch.atomic import atomic_path
 from gestsearch.errors import CheckpointError
 
 
@@ -153,12 +154,9 @@ def load_official_state(model: nn.Module, state: dict[str, torch.Tensor], keymap
 
 def save_official(model: nn.Module, keymap: KeyMap, path: str | os.PathLike, extra: dict | None = None) -> None:
     """Write ``model`` in the official format, atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {"module." + keymap.to_official(k): v.detach().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"state_dict": state, **(extra or {})}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": state, **(extra or {})}, tmp)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -10,19 +10,19 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from gestsearch.atomic import write_json
 from gestsearch.errors import GestsearchError
 from gestsearch.models.checkpoint import file_sha256
+from gestsearch.progress import Progress, Update
 
 # From the JEGAL README (its jegal.pth link carries a doubled "https://", fixed here).
 OFFICIAL_BASE_URL = "https://www.robots.ox.ac.uk/~vgg/research/jegal/checkpoints"
 OFFICIAL_FILES = ("gestsync.pth", "jegal.pth")
 CHECKSUMS = "checksums.json"
-Progress = Callable[[str, int, int | None], None]  # (name, bytes done, total or None)
 
 
 class DownloadError(GestsearchError):
@@ -78,7 +78,7 @@ def fetch(url: str, dest: Path, force: bool = False, progress: Progress | None =
                     f.write(block)
                     done += len(block)
                     if progress:
-                        progress(dest.name, done, total)
+                        progress(Update(dest.name, done, total, unit="bytes"))
     except urllib.error.HTTPError as e:
         if e.code == 416 and offset:  # nothing left to fetch: the part file is already complete
             total = done = offset
@@ -108,6 +108,4 @@ def _record(dest: Path, url: str, digest: str) -> None:
         "sha256": digest, "bytes": dest.stat().st_size, "url": url,
         "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    tmp = dest.parent / (CHECKSUMS + ".tmp")
-    tmp.write_text(json.dumps(table, indent=2) + "\n")
-    os.replace(tmp, dest.parent / CHECKSUMS)
+    write_json(dest.parent / CHECKSUMS, table)

@@ -6,7 +6,6 @@ official checkpoints load strictly; gestsearch never calls it.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
 import torch
@@ -15,21 +14,11 @@ from torch import nn
 
 from gestsearch.errors import ModelInputError
 from gestsearch.models.config import GestSyncConfig
-from gestsearch.models.layers import MLP, SinusoidalPositions
+from gestsearch.models.layers import MLP, ConvBlock, SinusoidalPositions
 
 FRAME_SHAPE = (270, 480, 3)
 PAD = 12  # edge padding (frames) at each end: window i is centred on frame i
 WINDOW_BATCH = 256  # windows per transformer call (the released code used 48 whole-network windows)
-
-
-class ConvBlock(nn.Sequential):
-    """Conv → BatchNorm → ReLU (→ MaxPool). Works for 2-D and 3-D convolutions."""
-
-    def __init__(self, conv: nn.Module, norm: nn.Module, pool: nn.Module | None = None):
-        layers = OrderedDict(conv=conv, norm=norm, relu=nn.ReLU())
-        if pool is not None:
-            layers["pool"] = pool
-        super().__init__(layers)
 
 
 class VideoTrunk(nn.Module):

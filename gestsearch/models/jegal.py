@@ -16,8 +16,7 @@ from torch import nn
 
 from gestsearch.errors import ModelInputError
 from gestsearch.models.config import JegalConfig
-from gestsearch.models.gestsync import ConvBlock
-from gestsearch.models.layers import MLP, PreNormEncoder, SinusoidalPositions
+from gestsearch.models.layers import MLP, ConvBlock, PreNormEncoder, SinusoidalPositions
 from gestsearch.models.text import TextBackbone
 
 WordBoundary = Sequence  # [word, start_frame, end_frame], 25 fps, inclusive

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import torch
 from torch import nn
+
+
+class ConvBlock(nn.Sequential):
+    """Conv → BatchNorm → ReLU (→ MaxPool). Works for 2-D and 3-D convolutions."""
+
+    def __init__(self, conv: nn.Module, norm: nn.Module, pool: nn.Module | None = None):
+        layers = OrderedDict(conv=conv, norm=norm, relu=nn.ReLU())
+        if pool is not None:
+            layers["pool"] = pool
+        super().__init__(layers)
 
 
 def sinusoid_table(length: int, dim: int) -> torch.Tensor:

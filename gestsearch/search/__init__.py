@@ -1,0 +1,5 @@
+"""Two-stage search over a gesture index: ANN candidates, then the exact word-coupling re-rank."""
+
+from gestsearch.search.engine import Query, Ranked, Searcher
+
+__all__ = ["Query", "Ranked", "Searcher"]

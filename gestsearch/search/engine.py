@@ -13,28 +13,39 @@ so there is no word-level stage 2 in that direction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from gestsearch.embedding import FPS, Embedder, normalise
+from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K, FPS, SAMPLE_RATE
+from gestsearch.embedding import Embedder, normalise
 from gestsearch.errors import QueryError
-from gestsearch.search.results import Hit, SearchResult
-from gestsearch.search.scoring import DEFAULT_COUPLING_WEIGHT, coupling_scores, fuse, gesture_span, span_seconds, word_frame_attention, word_peaks
+from gestsearch.media import force_align, iter_track_frames, load_audio, normalise_word, speaker_tracks
+from gestsearch.media.asr import transcribe
+from gestsearch.results import Hit, SearchResult
+from gestsearch.scoring import (
+    DEFAULT_COUPLING_WEIGHT,
+    coupling_scores,
+    fuse,
+    gesture_span,
+    span_seconds,
+    word_frame_attention,
+    word_peaks,
+)
 from gestsearch.store import ClipRecord, GestureStore
+from gestsearch.types import QueryMode
 
 MAX_QUERY_WORDS = 64
 MIN_AUDIO_S = 0.3
 MAX_AUDIO_S = 30.0
 SILENCE_RMS = 1e-3  # full scale = 1.0
-DEFAULT_CANDIDATES = 300
 
 
 @dataclass
 class Query:
     text: str  # what the user asked, for display
-    mode: str  # "text" | "audio" | "gesture"
+    mode: QueryMode
     words: list[str]  # one label per vector
     vectors: np.ndarray  # (W, 512) L2-normalised
     exclude: int | None = None  # a clip id not to return (the query clip of a gesture query)
@@ -54,17 +65,15 @@ class Searcher:
         store: GestureStore,
         embedder: Embedder,
         candidates: int = DEFAULT_CANDIDATES,
-        coupling_weight: float = DEFAULT_COUPLING_WEIGHT,
+        coupling_weight: float | None = None,
     ):
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
-        self.coupling_weight = coupling_weight
+        self.coupling_weight = DEFAULT_COUPLING_WEIGHT if coupling_weight is None else coupling_weight
 
     # -- queries ---------------------------------------------------------------------------
     def text_query(self, text: str) -> Query:
-        from indexer.media import normalise_word
-
         words = [normalise_word(w) for w in text.split()]
         words = [w for w in words if w]
         if not words:
@@ -75,13 +84,10 @@ class Searcher:
         return Query(text.strip(), "text", words, self.embedder.content(words, modalities="t"))
 
     def audio_query(self, path: Path, transcript: str | None = None, asr_model: str | None = None) -> Query:
-        from indexer.media import force_align, load_audio
-        from indexer.media.asr import transcribe
-
         audio = load_audio(path, sidecar=False)
         if audio is None:
             raise QueryError(f"{path}: has no audio stream")
-        seconds = len(audio) / 16000
+        seconds = len(audio) / SAMPLE_RATE
         if seconds < MIN_AUDIO_S:
             raise QueryError(f"{path}: audio is too short ({seconds:.2f} s; at least {MIN_AUDIO_S} s)")
         if seconds > MAX_AUDIO_S:
@@ -118,11 +124,6 @@ class Searcher:
 
     def gesture_query_from_video(self, path: Path, start_s: float, end_s: float, track: int = 0) -> Query:
         """The gestures of speaker ``track`` of a video between ``start_s`` and ``end_s`` (seconds)."""
-        from dataclasses import replace
-
-        from indexer.media import speaker_tracks
-        from indexer.media.masking import iter_track_frames
-
         if not 0 <= start_s < end_s:
             raise QueryError(f"--start {start_s} and --end {end_s} do not make a time range")
         tracks = speaker_tracks(path)
@@ -146,7 +147,7 @@ class Searcher:
             raise QueryError("no word of the query is known to the text model (its vocabulary may not cover this script)")
 
     # -- ranking ---------------------------------------------------------------------------
-    def search(self, query: Query, k: int = 10) -> Ranked:
+    def search(self, query: Query, k: int = DEFAULT_K) -> Ranked:
         if k < 1:
             raise QueryError("-k must be at least 1")
         pooled = normalise(query.vectors.mean(0))

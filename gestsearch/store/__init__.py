@@ -1,31 +1,39 @@
 """Storage of the gesture index: LanceDB tables, FAISS sidecar, record types."""
 
-from gestsearch.store.ann import FLAT_MAX, NPROBE, AnnConfig, gpu_available, nlist_for
-from gestsearch.store.db import COLUMNS, LANCE_INDEX_MIN, GestureStore
+from gestsearch.store.ann import (
+    FLAT_MAX,
+    NPROBE,
+    AnnConfig,
+    exact_search,
+    gpu_available,
+    nlist_for,
+)
+from gestsearch.store.db import LANCE_INDEX_MIN, GestureStore
+from gestsearch.store.info import AnnInfo, IndexInfo
 from gestsearch.store.records import (
-    DIM,
     ClipRecord,
     VideoRecord,
-    Word,
     clip_id_for,
     content_hash,
     now_iso,
     video_id_for,
 )
+from gestsearch.types import COLUMNS  # re-exported: callers import it from here
 
 __all__ = [
     "COLUMNS",
-    "DIM",
     "FLAT_MAX",
     "LANCE_INDEX_MIN",
     "NPROBE",
     "AnnConfig",
+    "AnnInfo",
     "ClipRecord",
     "GestureStore",
+    "IndexInfo",
     "VideoRecord",
-    "Word",
     "clip_id_for",
     "content_hash",
+    "exact_search",
     "gpu_available",
     "nlist_for",
     "now_iso",

@@ -2,7 +2,8 @@
 
 Inner product on L2-normalised float32 (512,) vectors, i.e. cosine similarity, keyed by clip id.
 LanceDB stays the system of record: the sidecar records the LanceDB table versions it reflects
-and is brought up to date (incrementally, or rebuilt) whenever they differ.
+and ``AnnSidecar`` brings it up to date from a snapshot (incrementally, or rebuilt) whenever they
+differ.
 
 Index type: exact ``IndexIDMap(IndexFlatIP)`` up to ``flat_max`` vectors (default 50,000), beyond
 that ``IndexIVFFlat`` with nlist ≈ 4·sqrt(N) and ``nprobe`` lists searched per query (chosen for
@@ -21,7 +22,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +29,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from gestsearch.store.records import DIM
+from gestsearch.atomic import atomic_path, write_json
+from gestsearch.constants import DIM
+from gestsearch.store.info import AnnInfo
+from gestsearch.store.schema import vectors_of
+from gestsearch.store.snapshot import HAS_CONTENT, Snapshot, Versions
+from gestsearch.types import Column
 
 FLAT_MAX = 50_000  # exact search up to this many vectors
 NPROBE = 16  # IVF lists searched per query (benchmarks/README_store.md)
@@ -46,14 +51,6 @@ class AnnConfig:
     use_gpu: bool = True
 
 
-@dataclass(frozen=True)
-class Versions:
-    """LanceDB table versions an index reflects."""
-
-    videos: int
-    clips: int
-
-
 def nlist_for(n: int) -> int:
     """IVF list count for ``n`` vectors: ~4·sqrt(n), with at least 39 training points per list."""
     return max(1, min(round(4 * math.sqrt(n)), n // MIN_POINTS_PER_LIST))
@@ -67,7 +64,7 @@ def gpu_available() -> bool:
 class AnnIndex:
     """A FAISS index over one column, with the table versions it reflects."""
 
-    def __init__(self, column: str, index: faiss.Index, versions: Versions, trained_count: int, config: AnnConfig):
+    def __init__(self, column: Column, index: faiss.Index, versions: Versions, trained_count: int, config: AnnConfig):
         self.column = column
         self.index = index
         self.versions = versions
@@ -87,7 +84,7 @@ class AnnIndex:
 
     @classmethod
     def build(
-        cls, column: str, ids: np.ndarray, vectors: np.ndarray, versions: Versions, config: AnnConfig
+        cls, column: Column, ids: np.ndarray, vectors: np.ndarray, versions: Versions, config: AnnConfig
     ) -> AnnIndex:
         """Index ``vectors`` (n, 512) float32, L2-normalised, under ``ids`` (n,) int64."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, DIM)
@@ -164,16 +161,16 @@ class AnnIndex:
         """Write the index and then, atomically, its json; remove index files no json names."""
         directory.mkdir(parents=True, exist_ok=True)
         name = f"{self.column}.{secrets.token_hex(6)}.faiss"
-        faiss.write_index(self.index, str(directory / name))
-        _fsync(directory / name)
+        with atomic_path(directory / name, durable=True) as tmp:
+            faiss.write_index(self.index, str(tmp))
         meta = {"file": name, "versions": asdict(self.versions), "trained_count": self.trained_count, **self.describe()}
-        _write_atomic(directory / f"{self.column}.json", json.dumps(meta, indent=1).encode())
+        write_json(directory / f"{self.column}.json", meta, indent=1, durable=True)
         for old in directory.glob(f"{self.column}.*.faiss"):
             if old.name != name:
                 old.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, directory: Path, column: str, config: AnnConfig) -> AnnIndex | None:
+    def load(cls, directory: Path, column: Column, config: AnnConfig) -> AnnIndex | None:
         """The saved index of ``column``, or None when it is missing or unreadable."""
         for _ in range(3):  # a concurrent save may delete the file named by the json we just read
             meta = read_meta(directory, column)
@@ -191,34 +188,89 @@ class AnnIndex:
         return None
 
 
-def read_meta(directory: Path, column: str) -> dict | None:
+def read_meta(directory: Path, column: Column) -> dict | None:
     """The json of the saved index of ``column``, or None when it is missing or unreadable."""
     try:
         meta = json.loads((directory / f"{column}.json").read_text())
         Versions(**meta["versions"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return meta if {"file", "count", "trained_count"} <= meta.keys() else None
+    return meta if {"file", "type", "count", "trained_count"} <= meta.keys() else None
+
+
+class AnnSidecar:
+    """The in-memory indexes of the columns of one store, kept in step with its tables.
+
+    Saved in ``directory`` (``PATH/ann``) by writers; readers load what is saved and bring it up
+    to date in memory only. One object per thread: the indexes are not locked.
+    """
+
+    def __init__(self, directory: Path, config: AnnConfig):
+        self.directory = directory
+        self.config = config
+        self._indexes: dict[Column, AnnIndex] = {}
+
+    def index_for(self, column: Column, snapshot: Snapshot, save: bool) -> AnnIndex:
+        """The index of ``column``, loaded, updated or rebuilt to match ``snapshot``.
+
+        ``save``: write it to ``directory`` when the saved one is stale (writers only).
+        """
+        ann = self._indexes.get(column)
+        if ann is not None and ann.versions == snapshot.versions:
+            return ann
+        meta = read_meta(self.directory, column)
+        saved_fresh = meta is not None and Versions(**meta["versions"]) == snapshot.versions
+        loaded = AnnIndex.load(self.directory, column, self.config) if ann is None or saved_fresh else None
+        up_to_date_on_disk = loaded is not None and loaded.versions == snapshot.versions
+        ann = self._synced(loaded or ann, snapshot, column)
+        self._indexes[column] = ann
+        if save and not up_to_date_on_disk:
+            ann.save(self.directory)
+        return ann
+
+    def saved_info(self, column: Column, versions: Versions) -> AnnInfo:
+        """The saved index of ``column`` as ``info`` reports it, fresh when it reflects ``versions``."""
+        meta = read_meta(self.directory, column)
+        if meta is None:
+            return AnnInfo("none")
+        return AnnInfo(
+            type=meta["type"],
+            count=meta["count"],
+            nlist=meta.get("nlist"),
+            nprobe=meta.get("nprobe"),
+            fresh=Versions(**meta["versions"]) == versions,
+        )
+
+    def _synced(self, ann: AnnIndex | None, snapshot: Snapshot, column: Column) -> AnnIndex:
+        where = HAS_CONTENT if column == "content" else None
+        if ann is not None and ann.versions == snapshot.versions:
+            return ann
+        ids = snapshot.rows(["id", "write_id"], where).column("id").to_numpy()
+        if ann is None or ann.needs_rebuild(len(ids)):
+            rows = snapshot.rows(["id", "write_id", column], where)
+            ids = rows.column("id").to_numpy()
+            return AnnIndex.build(column, ids, vectors_of(rows.column(column)), snapshot.versions, self.config)
+        have = ann.ids()
+        added = np.setdiff1d(ids, have)
+        rows = snapshot.rows_by_ids(added, ["id", "write_id", column])
+        removed = np.setdiff1d(have, ids)
+        ann.update(rows.column("id").to_numpy(), vectors_of(rows.column(column)), removed, snapshot.versions)
+        return ann
+
+
+def exact_search(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` of ``queries`` (Q, 512) among ``vectors`` (n, 512) stored under ``ids`` (n,).
+
+    Inner product (cosine when both are L2-normalised), with the flat index the sidecar uses
+    for small collections. Returns ids int64 (Q, k) and scores float32 (Q, k) as
+    ``AnnIndex.search`` does.
+    """
+    config = AnnConfig(flat_max=max(FLAT_MAX, len(ids)))  # the default settings, but flat (exact) at any size
+    # the column only names the files of a saved index; this one is never saved
+    return AnnIndex.build("gesture", ids, vectors, Versions(0, 0), config).search(queries, k)
 
 
 @functools.cache
 def _gpu_resources() -> object:
     """One set of GPU resources (scratch memory, streams) per process."""
     return faiss.StandardGpuResources()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")  # one writer at a time (the index's write lock)
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -14,11 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gestsearch.errors import MediaError
-
-DIM = 512  # length of every gesture / content vector
-VIDEO_STATUSES = ("indexed", "failed")
-
-Word = tuple[str, int, int]  # (word, start_frame, end_frame), inclusive, 25 fps from the video start
+from gestsearch.types import Boundary, VideoStatus
 
 
 def now_iso() -> str:
@@ -72,7 +68,7 @@ class VideoRecord:
     duration_s: float
     fps: float  # native frame rate of the file
     n_tracks: int  # speaker tracks found
-    status: str  # "indexed" | "failed"
+    status: VideoStatus
     reason: str
     fingerprint: str
     indexed_at: str = field(default_factory=now_iso)
@@ -98,5 +94,5 @@ class ClipRecord:
     gesture: np.ndarray  # float32 (512,), pooled
     frames: np.ndarray  # float16 (n, 512)
     content: np.ndarray | None  # float32 (512,) pooled, or None
-    words: list[Word]
+    words: list[Boundary]
     text: str

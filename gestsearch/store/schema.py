@@ -13,7 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gestsearch.store.records import DIM, ClipRecord, VideoRecord
+from gestsearch.constants import DIM
+from gestsearch.store.records import ClipRecord, VideoRecord
+
+VIDEOS, CLIPS = "videos", "clips"  # table names
 
 VECTOR = pa.list_(pa.float32(), DIM)
 FRAMES = pa.list_(pa.list_(pa.float16(), DIM))
@@ -65,6 +68,11 @@ def normalise(x: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(norms)) or np.any(norms == 0):
         raise ValueError("vectors must be finite and non-zero")
     return x / norms
+
+
+def sql_str(value: str) -> str:
+    """``value`` as a SQL string literal (for ``where`` filters)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def video_table(video: VideoRecord, write_id: int) -> pa.Table:

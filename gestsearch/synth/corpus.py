@@ -13,14 +13,16 @@ import math
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from gestsearch.atomic import write_text
+from gestsearch.constants import SAMPLE_RATE
 from gestsearch.errors import GestsearchError
+from gestsearch.progress import Progress, Update, silent
 from gestsearch.synth.encode import write_mp4
 from gestsearch.synth.lexicon import FILLER_WORDS, LEXICON
 from gestsearch.synth.motion import (
@@ -34,9 +36,10 @@ from gestsearch.synth.motion import (
     pose_track,
 )
 from gestsearch.synth.render import Appearance, render, sample_appearance
-from gestsearch.synth.speech import SAMPLE_RATE, MergedWordsError, SpokenWord, Voice, check_espeak, synthesize
+from gestsearch.synth.speech import MergedWordsError, SpokenWord, Voice, check_espeak, synthesize
 
 MANIFEST_NAME = "manifest.csv"
+CLIPS_TASK = "clips"  # the progress task of generate_corpus
 MANIFEST_COLUMNS = (
     "video_id", "start_time", "end_time", "filename", "num_frames", "phrase", "target_word", "target_word_boundary",
     "word_boundaries", "gesture_word", "gesture_start_frame", "gesture_end_frame", "gestures",
@@ -183,17 +186,18 @@ def generate_corpus(
     out_dir: Path,
     n_clips: int,
     seed: int,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     workers: int | None = None,
 ) -> CorpusSummary:
     """Write ``n_clips`` clips and ``manifest.csv`` into ``out_dir`` (created if needed; same-named files
-    are overwritten). ``progress(done, total)`` is called after each clip; ``workers`` processes
+    are overwritten). ``progress`` sees a :data:`CLIPS_TASK` update after each clip; ``workers`` processes
     (default: one per CPU core) render in parallel without changing the output."""
     if n_clips < 1:
         raise GestsearchError(f"the number of clips must be at least 1 (got {n_clips})")
     if seed < 0:
         raise GestsearchError(f"the seed must be a non-negative integer (got {seed})")
     check_espeak()
+    progress = progress or silent
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -205,14 +209,12 @@ def generate_corpus(
     if workers == 1:
         for job in jobs:
             records.append(_make_indexed_clip(job))
-            if progress:
-                progress(len(records), n_clips)
+            progress(Update(CLIPS_TASK, len(records), n_clips))
     else:
         with multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
             for record in pool.imap(_make_indexed_clip, jobs):
                 records.append(record)
-                if progress:
-                    progress(len(records), n_clips)
+                progress(Update(CLIPS_TASK, len(records), n_clips))
     manifest = out_dir / MANIFEST_NAME
     _write_manifest(manifest, records)
     return CorpusSummary(
@@ -253,10 +255,8 @@ def _write_manifest(path: Path, records: list[ClipRecord]) -> None:
 
 def _write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file, so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_text(path, text)
     except OSError as e:
         raise GestsearchError(f"cannot write {path}: {e}") from e
 

@@ -9,9 +9,8 @@ import av
 import cv2
 import numpy as np
 
+from gestsearch.constants import FPS, SAMPLE_RATE
 from gestsearch.errors import MediaError
-from gestsearch.synth.motion import FPS
-from gestsearch.synth.speech import SAMPLE_RATE
 
 # The same frames always give the same bytes: one encoder thread, no wall-clock metadata, and
 # no macroblock-tree rate control (with it this libx264 build gives one of several outputs at

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gestsearch.constants import FPS
 from gestsearch.synth.body import ArmTrack, HandShape, reachable, wrap_angle
 from gestsearch.synth.lexicon import LEXICON, Gesture, Keyframe
 from gestsearch.synth.speech import SpokenWord
 
-FPS = 25
 PREPARATION_S = 0.22
 HOLD_S = 0.10
 RETRACTION_S = 0.32

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gestsearch.constants import SAMPLE_RATE
 from gestsearch.errors import GestsearchError
-
-SAMPLE_RATE = 16_000
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1

@@ -4,11 +4,20 @@
 >>> report.final.val_s2g_r5
 """
 
-from gestsearch.train.config import PRESET_DEFAULTS, TrainConfig
+from gestsearch.train.config import PRESET_DEFAULTS, TrainConfig, initial_weights
 from gestsearch.train.pretrain import PretrainEpoch, PretrainStep
-from gestsearch.train.trainer import CacheEvent, EpochMetrics, Progress, StepEvent, TrainEvent, TrainReport, train
+from gestsearch.train.trainer import CacheEvent, EpochMetrics, StepEvent, TrainEvent, TrainReport, train
 
 __all__ = [
-    "PRESET_DEFAULTS", "TrainConfig", "CacheEvent", "EpochMetrics", "PretrainEpoch", "PretrainStep", "Progress", "StepEvent", "TrainEvent",
-    "TrainReport", "train",
+    "PRESET_DEFAULTS",
+    "CacheEvent",
+    "EpochMetrics",
+    "PretrainEpoch",
+    "PretrainStep",
+    "StepEvent",
+    "TrainConfig",
+    "TrainEvent",
+    "TrainReport",
+    "initial_weights",
+    "train",
 ]

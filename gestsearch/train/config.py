@@ -37,10 +37,15 @@ stage 2 can be run again, e.g. on more clips, without pre-training again.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from gestsearch.config import DEFAULT_TEXT_MODEL
 from gestsearch.errors import ConfigError
+from gestsearch.types import Preset
+
+Init = tuple[str | os.PathLike, str | os.PathLike, str]  # gestsync.pth, jegal.pth, text model (id or dir)
 
 PRESET_DEFAULTS: dict[str, dict[str, object]] = {
     "tiny": dict(
@@ -56,7 +61,7 @@ PRESET_DEFAULTS: dict[str, dict[str, object]] = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    preset: str = "tiny"  # model sizes when training from scratch ("tiny"); "paper" needs init checkpoints
+    preset: Preset = "tiny"  # model sizes when training from scratch ("tiny"); "paper" needs init checkpoints
     epochs: int = 20
     batch_size: int = 32  # clips per step: the InfoNCE negatives are the other clips of the batch
     lr: float = 3e-4  # peak learning rate, after a linear warm-up; cosine decay to 0
@@ -86,7 +91,7 @@ class TrainConfig:
     seed: int = 0
 
     @classmethod
-    def for_preset(cls, preset: str = "tiny", **overrides: object) -> TrainConfig:
+    def for_preset(cls, preset: Preset = "tiny", **overrides: object) -> TrainConfig:
         """The preset's defaults (see the module docstring), then ``overrides`` (None values ignored)."""
         if preset not in PRESET_DEFAULTS:
             raise ConfigError(f"unknown model preset {preset!r} (expected one of {', '.join(PRESET_DEFAULTS)})")
@@ -150,3 +155,13 @@ class TrainConfig:
     def differences(self, other: TrainConfig, ignore: tuple[str, ...] = ()) -> list[str]:
         """Names of the settings that differ from ``other``."""
         return [f.name for f in fields(self) if f.name not in ignore and getattr(self, f.name) != getattr(other, f.name)]
+
+
+def initial_weights(preset: Preset, gestsync: Path | None, jegal: Path | None, text_model: str | None) -> Init | None:
+    """What a run starts from: nothing for the tiny preset (trained from scratch); the official
+    checkpoints, which the paper preset fine-tunes (ConfigError when they are not given)."""
+    if preset != "paper":
+        return None
+    if not (gestsync and jegal):
+        raise ConfigError("the paper preset fine-tunes official checkpoints: give --gestsync and --jegal")
+    return gestsync, jegal, text_model or DEFAULT_TEXT_MODEL

@@ -7,7 +7,7 @@ Two layouts are read:
   boundaries from the ``word_boundaries`` column and the spotting target (when the manifest
   has one) from ``target_word_boundary``;
 - without: every video under the folder (recursively), words from its transcript sidecar
-  (``NAME.txt`` WhisperX text/JSON, subtitles...: ``indexer.media.load_transcript``).
+  (``NAME.txt`` WhisperX text/JSON, subtitles...: ``gestsearch.media.load_transcript``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from gestsearch.constants import VIDEO_EXTENSIONS
 from gestsearch.errors import ConfigError
-from gestsearch.eval.manifest import VIDEO_EXTENSIONS, available_media, read_manifest
+from gestsearch.media.manifest import available_media, read_manifest
+from gestsearch.types import Boundary
 
 MANIFEST = "manifest.csv"
 SIDECAR_SUFFIXES = (".txt", ".json", ".srt", ".vtt", ".wav")
-Boundary = tuple[str, int, int]  # word, first frame, last frame (25 fps, inclusive)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,17 +30,34 @@ import numpy as np
 import torch
 from torch import nn
 
+from gestsearch.atomic import atomic_path
+from gestsearch.constants import MEL_PER_FRAME, SAMPLE_RATE, SAMPLES_PER_FRAME
 from gestsearch.errors import GestsearchError, ModelInputError
 from gestsearch.features import log_mel
+from gestsearch.media import Track, iter_track_frames, load_audio, load_transcript, probe
 from gestsearch.models.gestsync import GestSync, VideoTrunk
-from gestsearch.train.corpus import Boundary, Corpus, CorpusClip
+from gestsearch.progress import Progress
+from gestsearch.train.corpus import Corpus, CorpusClip
+from gestsearch.types import Boundary
 
 FORMAT = 2  # bump when the cache layout or the feature recipe changes
 CHUNK_FRAMES = 64
 MIN_CALIBRATION_CHUNK = 8  # frames: 4 trunk steps
-SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
-MEL_PER_FRAME = 4  # 10 ms log-mel hops per 25 fps frame
-CacheProgress = Callable[[int, int], None]  # (clips done, total)
+
+
+@dataclass(frozen=True)
+class CacheEvent:
+    corpus: str  # "train", "train 2/3" (one of several training corpora) or "val"
+    done: int
+    total: int
+
+    # as a progress event (gestsearch.progress.ProgressEvent): a bar per corpus
+    info = ""
+    message = None
+
+    @property
+    def task(self) -> str:
+        return f"caching {self.corpus} features"
 
 
 @dataclass
@@ -114,14 +130,16 @@ def load_or_build(
     calibration_frames: int = 0,
     mask: bool = True,
     max_frames: int = 500,
-    progress: CacheProgress | None = None,
+    progress: Progress | None = None,
+    label: str = "train",
 ) -> FeatureSet:
     """Features of every clip of ``corpus``, from the cache file when it matches, else computed and saved.
 
     ``blocks``: how many trunk blocks the cached activations have gone through (the others are trained).
     With ``calibration_frames`` > 0, the trunk's BatchNorm statistics are first recomputed on
     that many frames from the corpus's first clips (input statistics only: no labels are used).
-    Either way ``gestsync.trunk`` ends up as the cache stores it. Clips longer than ``max_frames`` or without usable words or
+    Either way ``gestsync.trunk`` ends up as the cache stores it. ``progress`` sees a
+    :class:`CacheEvent` per clip featurised, naming the corpus ``label``. Clips longer than ``max_frames`` or without usable words or
     audio are skipped, with the reason.
     """
     key = hashlib.sha256(
@@ -142,7 +160,7 @@ def load_or_build(
         except GestsearchError as e:
             skipped.append(f"{clip.name}: {e}")
         if progress:
-            progress(done, len(corpus.clips))
+            progress(CacheEvent(label, done, len(corpus.clips)))
     _write(path, {"key": key, "trunk": gestsync.trunk.state_dict(), "clips": [c.to_dict() for c in clips], "skipped": skipped})
     return FeatureSet(clips, skipped, path)
 
@@ -151,8 +169,6 @@ def featurise(
     clip: CorpusClip, gestsync: GestSync, blocks: int = 6, mask: bool = True, max_frames: int = 500
 ) -> ClipFeatures:
     """Trunk activations, log-mel and words of one clip. Raises a ``GestsearchError`` when it is unusable."""
-    from indexer.media import load_audio, load_transcript, probe
-
     n_frames = probe(clip.video).n_frames
     if n_frames > max_frames:
         raise ModelInputError(f"{n_frames} frames, more than the gesture encoder's {max_frames}: cut the clip")
@@ -169,7 +185,7 @@ def featurise(
     mel = log_mel(audio[first * SAMPLES_PER_FRAME :])
     last_start = int(boundaries[-1][1]) - first
     if last_start >= -(-len(mel) // MEL_PER_FRAME):
-        raise ModelInputError(f"the last word starts after the end of the audio ({len(audio) / 16000:.2f} s)")
+        raise ModelInputError(f"the last word starts after the end of the audio ({len(audio) / SAMPLE_RATE:.2f} s)")
     chunks = (torch.from_numpy(c) for c in _frames(clip.video, mask))
     activations = torch.cat(list(gestsync.stream_activations(chunks, blocks)))
     words = [(str(w), int(s), int(e)) for w, s, e in boundaries]
@@ -196,8 +212,6 @@ def calibrate_batchnorm(trunk: VideoTrunk, chunks: Iterable[torch.Tensor]) -> No
 def _frames(video: Path, mask: bool) -> Iterator[np.ndarray]:
     """Model input of a pre-cropped clip: the whole frame as one track (``speaker_tracks``' "precropped"
     track, without the hand statistics training has no use for)."""
-    from indexer.media import Track, iter_track_frames, probe
-
     track = Track(0, 0, probe(video).n_frames, None, low_gesture=False, hand_fraction=1.0)
     return iter_track_frames(video, track, CHUNK_FRAMES, mask=mask)
 
@@ -225,7 +239,5 @@ def _read(path: Path, key: str) -> dict | None:
 
 
 def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(data, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gestsearch.search.scoring import SPOTTING_TEMPERATURE
+from gestsearch.constants import SPOTTING_TEMPERATURE
 
 MAX_LOGIT_SCALE = 100.0
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gestsearch.progress import EpochSteps
 from gestsearch.train.data import ClipFeatures
 from gestsearch.train.network import TrainingModel
 
@@ -32,11 +33,19 @@ IGNORE = -100  # cross-entropy ignore index: frames without a target word
 
 
 @dataclass(frozen=True)
-class PretrainStep:
+class PretrainStep(EpochSteps):
     epoch: int
     step: int  # 1-based within the epoch
     steps: int
     loss: float
+
+    @property
+    def task(self) -> str:
+        return f"pre-training GestSync, epoch {self.epoch}"
+
+    @property
+    def info(self) -> str:
+        return f"loss {self.loss:.3f}"
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,23 @@ class PretrainEpoch:
     loss: float
     accuracy: float
     seconds: float
+
+    # as a progress event (gestsearch.progress.ProgressEvent): a line, no bar
+    task = ""
+    info = ""
+
+    @property
+    def done(self) -> int:
+        return self.epoch
+
+    @property
+    def total(self) -> int:
+        return self.epochs
+
+    @property
+    def message(self) -> str:
+        return (f"pre-training epoch {self.epoch}/{self.epochs}: loss {self.loss:.3f}, "
+                f"spoken-word frame accuracy {self.accuracy:.1f}%")
 
 
 def word_classes(clips: list[ClipFeatures]) -> dict[str, int]:

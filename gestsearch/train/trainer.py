@@ -23,23 +23,26 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from gestsearch.atomic import atomic_path, write_text
 from gestsearch.errors import ConfigError
 from gestsearch.models import JEGAL, PRESETS, GestSync, TextBackbone, load_gestsync, load_jegal
-from gestsearch.train.config import TrainConfig
+from gestsearch.progress import EpochSteps, Progress, silent
+from gestsearch.train.config import Init, TrainConfig
 from gestsearch.train.corpus import read_corpus
-from gestsearch.train.data import ClipFeatures, load_or_build, query_crops
+from gestsearch.train.data import CacheEvent, ClipFeatures, load_or_build, query_crops
 from gestsearch.train.losses import JegalLoss, modality_dropout
 from gestsearch.train.network import TrainingModel
 from gestsearch.train.pretrain import PretrainEpoch, PretrainStep, pretrain_gestsync, word_classes
 from gestsearch.train.tokenizer import build_word_tokenizer, new_text_model
 from gestsearch.train.validate import Validation, validate
+from gestsearch.types import Preset
 
 TRUNK_SEED = 0
 BUCKET_BATCHES = 8  # batches per length-sorted group when shuffling
@@ -48,18 +51,10 @@ STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.jsonl"
 PRETRAIN_FILE = "pretrain.jsonl"
 CONFIG_FILE = "config.json"
-Init = tuple[str | os.PathLike, str | os.PathLike, str]  # gestsync.pth, jegal.pth, text model (id or dir)
 
 
 @dataclass(frozen=True)
-class CacheEvent:
-    corpus: str  # "train", "train 2/3" (one of several training corpora) or "val"
-    done: int
-    total: int
-
-
-@dataclass(frozen=True)
-class StepEvent:
+class StepEvent(EpochSteps):
     epoch: int
     step: int  # 1-based within the epoch
     steps: int
@@ -68,6 +63,15 @@ class StepEvent:
     couple_loss: float
     word_loss: float  # 0 unless config.word_weight
     lr: float
+
+    @property
+    def task(self) -> str:
+        return f"epoch {self.epoch}"
+
+    @property
+    def info(self) -> str:
+        word = f", word {self.word_loss:.3f}" if self.word_loss else ""
+        return f"loss {self.loss:.3f} (seq {self.seq_loss:.3f}, couple {self.couple_loss:.3f}{word})"
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,24 @@ class EpochMetrics:
     val_spotting: float | None
     seconds: float
 
+    # as a progress event (gestsearch.progress.ProgressEvent): a line, no bar
+    task = ""
+    info = ""
+    total = None
+
+    @property
+    def done(self) -> int:
+        return self.epoch
+
+    @property
+    def message(self) -> str | None:
+        if self.val_s2g_r5 is None:
+            return None
+        return (f"epoch {self.epoch}: val S→G R@5 {self.val_s2g_r5:.1f}%  G→S R@5 {self.val_g2s_r5:.1f}%  "
+                f"spotting {self.val_spotting:.1f}%")
+
 
 TrainEvent = CacheEvent | PretrainStep | PretrainEpoch | StepEvent | EpochMetrics
-Progress = Callable[[TrainEvent], None]
 
 
 @dataclass
@@ -133,7 +152,7 @@ def train(
     stage1 = None if config.pretrained_gestsync is None else _read_pretrained_gestsync(config.pretrained_gestsync, config.preset)
     _check_out_dir(out_dir, resume)
     started = time.perf_counter()
-    emit = progress or (lambda event: None)
+    emit = progress or silent
     with torch.random.fork_rng(devices=[]), _deterministic():
         torch.manual_seed(config.seed)
         gestsync, jegal, text = _networks(config, init)
@@ -180,7 +199,7 @@ def _pretrain(
     return history
 
 
-def _read_pretrained_gestsync(path: Path, preset: str) -> GestSync:
+def _read_pretrained_gestsync(path: Path, preset: Preset) -> GestSync:
     """The GestSync network of an earlier run (``path``, a gestsync.pth), if it has the ``preset``'s sizes."""
     with torch.random.fork_rng(devices=[]):  # building the network draws random weights: leave the run's RNG alone
         loaded = load_gestsync(path)
@@ -239,7 +258,7 @@ def _prepare_data(
     def features(corpus: Path, name: str, calibration_frames: int = 0):
         return load_or_build(
             read_corpus(corpus), gestsync, cache_dir, config.frozen_trunk_blocks, calibration_frames,
-            config.mask_faces, jegal.config.max_frames, lambda done, total: emit(CacheEvent(name, done, total)),
+            config.mask_faces, jegal.config.max_frames, emit, name,
         )
 
     # BatchNorm calibration (first corpus only) sets the trunk that every other cache is computed with.
@@ -447,21 +466,14 @@ def _deterministic() -> Iterator[None]:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    _atomic_write(path, json.dumps(data, indent=2) + "\n")
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _write_jsonl(path: Path, records: list) -> None:
     """One JSON line per dataclass record, written atomically."""
-    _atomic_write(path, "".join(json.dumps(asdict(r)) + "\n" for r in records))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text(path, "".join(json.dumps(asdict(r)) + "\n" for r in records))
 
 
 def _atomic_save(data: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(data, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)

@@ -1,0 +1,103 @@
+"""`gestsearch eval`: the AVS benchmarks, official protocol first, then the engine's re-ranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from cli.options import JsonOpt, settings_options
+from cli.output import console, embedder_for, handle_errors, print_json
+from gestsearch.config import Settings
+from gestsearch.constants import DEFAULT_CANDIDATES, SPOT_FRAME_MARGIN, SPOT_THRESHOLD
+
+if TYPE_CHECKING:
+    from gestsearch.eval.avs import EvalReport
+
+app = typer.Typer(help="Evaluate on the AVS benchmarks (official protocol, then the engine's re-ranking).", no_args_is_help=True)
+
+CsvOpt = Annotated[Path, typer.Option("--csv", help="The official manifest (avs_ret.csv / avs_spot.csv).")]
+MediaOpt = Annotated[Path, typer.Option("--media", help="Media root laid out as the official tooling does: crops ROOT/ID_START-END/00000.avi + .wav, or raw downloads ROOT/ID_START-END.mp4 (or ROOT/ID.mp4).")]
+ModalitiesOpt = Annotated[str, typer.Option("--modalities", help="Content modalities: t (text), a (speech) or ta.")]
+CacheDbOpt = Annotated[Optional[Path], typer.Option("--db", help="Keep embeddings in this index (re-runs cost no model time).")]
+
+
+@app.command("avs-ret")
+@handle_errors
+@settings_options()
+def avs_ret(
+    csv: CsvOpt,
+    media: MediaOpt,
+    modalities: ModalitiesOpt = "ta",
+    db: CacheDbOpt = None,
+    candidates: Annotated[int, typer.Option("--candidates", min=1, help="Stage-1 candidates of the engine protocol.")] = DEFAULT_CANDIDATES,
+    coupling_weight: Annotated[Optional[float], typer.Option("--coupling-weight", min=0.0, max=1.0, help="Default: the engine's.")] = None,
+    ranks_csv: Annotated[Optional[Path], typer.Option("--ranks-csv", help="Write the per-query ranks here.")] = None,
+    json: JsonOpt = False,
+    *,
+    settings: Settings,
+) -> None:
+    """AVS-Ret: Recall@K and median rank, speech→gesture and gesture→speech."""
+    from rich.table import Table
+
+    from cli.progress import ProgressBars
+    from gestsearch.eval.avs import evaluate_retrieval
+
+    embedder = embedder_for(settings)
+    with ProgressBars(enabled=not json) as progress:
+        report = evaluate_retrieval(csv, media, embedder, modalities, db, candidates, coupling_weight, progress)
+    if ranks_csv:
+        report.write_ranks(ranks_csv)
+    if json:
+        print_json(report.to_dict())
+        return
+    ks = ["R@1", "R@5", "R@10", "R@25", "R@50", "MR"]
+    table = Table(title=f"AVS-Ret ({modalities}), N = {report.n_evaluated} of {report.n_manifest}", title_justify="left")
+    table.add_column("protocol")
+    table.add_column("direction")
+    for k in ks:
+        table.add_column(k, justify="right")
+    for protocol, results in (("official (pooled)", report.official), ("engine (ANN + coupling)", report.engine)):
+        for direction, m in results.items():
+            table.add_row(protocol, direction, *[f"{m[k]:.1f}" if k in m else "-" for k in ks])
+    console.print(table)
+    print_missing(report)
+
+
+@app.command("avs-spot")
+@handle_errors
+@settings_options()
+def avs_spot(
+    csv: CsvOpt,
+    media: MediaOpt,
+    modalities: ModalitiesOpt = "ta",
+    db: CacheDbOpt = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="Minimum spotting score.")] = SPOT_THRESHOLD,
+    frame_margin: Annotated[int, typer.Option("--frame-margin", min=0, help="Frames allowed outside the word's boundary.")] = SPOT_FRAME_MARGIN,
+    json: JsonOpt = False,
+    *,
+    settings: Settings,
+) -> None:
+    """AVS-Spot: word-spotting accuracy (peak within the word ±margin, score ≥ threshold)."""
+    from cli.progress import ProgressBars
+    from gestsearch.eval.avs import evaluate_spotting
+
+    embedder = embedder_for(settings)
+    with ProgressBars(enabled=not json) as progress:
+        report = evaluate_spotting(csv, media, embedder, modalities, db, threshold, frame_margin, progress)
+    if json:
+        print_json(report.to_dict())
+        return
+    console.print(
+        f"AVS-Spot ({modalities}): accuracy [bold]{report.accuracy:.1f}%[/] over N = {report.n_evaluated} "
+        f"of {report.n_manifest} (threshold {threshold}, ±{frame_margin} frames)"
+    )
+    print_missing(report)
+
+
+def print_missing(report: EvalReport) -> None:
+    """One line on the rows left out, with the reasons of the first three."""
+    if report.missing:
+        first = ", ".join(f"{name} ({report.missing_reasons[name]})" for name in report.missing[:3])
+        console.print(f"{len(report.missing)} clips without media were left out (first: {first})")

@@ -1,0 +1,68 @@
+"""`gestsearch index` and `gestsearch info`: keep an index up to date, and describe it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.options import JsonOpt, settings_options
+from cli.output import console, embedder_for, handle_errors, print_json
+from gestsearch.config import Settings
+from gestsearch.types import TrackMode
+
+
+@handle_errors
+@settings_options(db=True)
+def index(
+    folder: Annotated[Path, typer.Argument(help="A folder of videos (searched recursively) or one video file.")],
+    prune: Annotated[bool, typer.Option("--prune", help="Remove clips of files that are no longer in the folder.")] = False,
+    tracks: Annotated[TrackMode, typer.Option("--tracks", help="auto, precropped (one speaker per file) or raw (detect people).")] = "auto",
+    json: JsonOpt = False,
+    *,
+    settings: Settings,
+) -> None:
+    """Index a folder of videos: speaker tracks → gesture embeddings → LanceDB + FAISS. Incremental."""
+    from cli.progress import ProgressBars
+    from indexer import index_folder
+
+    embedder = embedder_for(settings)
+    with ProgressBars(enabled=not json) as progress:
+        summary = index_folder(folder, embedder, settings.db, prune, tracks, chunk_frames=settings.chunk_frames,
+                               asr_model=settings.asr_model, progress=progress)
+    if json:
+        print_json(summary.to_dict())
+    else:
+        console.print(
+            f"[bold]{len(summary.indexed)}[/] indexed, {len(summary.skipped)} unchanged, "
+            f"[{'red' if summary.failed else 'green'}]{len(summary.failed)} failed[/], "
+            f"{len(summary.removed)} removed; {summary.clips} clips, {summary.frames} frames → {summary.db}"
+        )
+        for failure in summary.failed:
+            console.print(f"  [red]failed[/] {failure['path']}: {failure['reason']}", highlight=False)
+        for line in summary.notes:
+            console.print(f"  [yellow]note[/] {line}", highlight=False)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@handle_errors
+@settings_options(models=False, db=True)
+def info(json: JsonOpt = False, *, settings: Settings) -> None:
+    """Describe an index: counts, model fingerprint, ANN index type, size on disk."""
+    from rich.table import Table
+
+    from gestsearch.store import GestureStore
+
+    with GestureStore.open(settings.db, read_only=True) as store:
+        data = store.info().to_dict()
+    if json:
+        print_json(data)
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in data.items():
+        table.add_row(f"[bold]{key}[/]", str(value))
+    console.print(table)
+
+

@@ -1,0 +1,85 @@
+"""`gestsearch search`: text, speech or gesture queries against an index, printed or exported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cli.options import JsonOpt, settings_options
+from cli.output import console, embedder_for, handle_errors, note, print_json
+from gestsearch.config import Settings
+from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K
+from gestsearch.results import SearchResult
+
+
+@handle_errors
+@settings_options(db=True)
+def search(
+    query: Annotated[Optional[str], typer.Argument(help="A word or phrase, e.g. \"take a walk\".")] = None,
+    audio: Annotated[Optional[Path], typer.Option("--audio", help="Query by speech: an audio file (wav, mp3, m4a, or a video's sound).")] = None,
+    transcript: Annotated[Optional[str], typer.Option("--transcript", help="The words spoken in --audio (aligned offline).")] = None,
+    like: Annotated[Optional[int], typer.Option("--like", help="Gesture → speech: clips whose speech matches this clip's gestures.")] = None,
+    like_video: Annotated[Optional[Path], typer.Option("--like-video", help="Gesture → speech from a video's time range (with --start/--end).")] = None,
+    start: Annotated[Optional[float], typer.Option("--start", min=0.0, help="Start of the --like-video range, seconds.")] = None,
+    end: Annotated[Optional[float], typer.Option("--end", min=0.0, help="End of the --like-video range, seconds.")] = None,
+    track: Annotated[int, typer.Option("--track", min=0, help="Speaker track of --like-video.")] = 0,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, help="Number of hits.")] = DEFAULT_K,
+    candidates: Annotated[int, typer.Option("--candidates", min=1, help="Stage-1 candidates re-ranked exactly.")] = DEFAULT_CANDIDATES,
+    coupling_weight: Annotated[Optional[float], typer.Option("--coupling-weight", min=0.0, max=1.0, help="Weight of the word-coupling score in the final score (default: the library's).")] = None,
+    export: Annotated[Optional[Path], typer.Option("--export", help="Write each hit's mp4 cut, a heatmap PNG and results.json into this folder.")] = None,
+    formats: Annotated[Optional[list[str]], typer.Option("--format", help="Export formats (repeatable): json, csv, vtt, eaf, mp4, heatmap.")] = None,
+    json: JsonOpt = False,
+    *,
+    settings: Settings,
+) -> None:
+    """Search the index by text, by speech (--audio) or by a clip's gestures (--like)."""
+    from gestsearch.export import DEFAULT_EXPORTS, export_results
+    from gestsearch.search.engine import Searcher
+    from gestsearch.store import GestureStore
+
+    given = [x for x in (query, audio, like, like_video) if x is not None]
+    if len(given) != 1:
+        raise typer.BadParameter("give exactly one of QUERY, --audio, --like or --like-video")
+    if not (like_video is None) == (start is None) == (end is None):
+        raise typer.BadParameter("--like-video needs --start and --end (and they go only with it)")
+    if transcript is not None and audio is None:
+        raise typer.BadParameter("--transcript goes with --audio")
+    if formats and export is None:
+        raise typer.BadParameter("--format needs --export DIR")
+    embedder = embedder_for(settings)
+    with GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True) as store:
+        searcher = Searcher(store, embedder, candidates, coupling_weight)
+        if audio is not None:
+            q = searcher.audio_query(audio, transcript, settings.asr_model)
+        elif like is not None:
+            q = searcher.gesture_query(like)
+        elif like_video is not None:
+            q = searcher.gesture_query_from_video(like_video, start, end, track)
+        else:
+            q = searcher.text_query(query)
+        ranked = searcher.search(q, k)
+    result = ranked.result
+    if export is not None:
+        written = export_results(result, export, formats or DEFAULT_EXPORTS, ranked.score_maps)
+        note(f"exported {len(written)} files to {export}")
+    if json:
+        print_json(result.to_dict())
+    else:
+        print_hits(result)
+
+
+def print_hits(result: SearchResult) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result.mode} query: {result.query}", title_justify="left")
+    for column in ("#", "score", "video", "clip", "gesture", "word peaks"):
+        table.add_column(column, overflow="fold")
+    for hit in result.hits:
+        peaks = ", ".join(f"{p.word}@{p.time_s:.2f}s" for p in hit.peaks)
+        table.add_row(
+            str(hit.rank), f"{hit.score:.3f}", Path(hit.video_path).name,
+            f"{hit.clip_start_s:.2f}-{hit.clip_end_s:.2f}s", f"{hit.span_start_s:.2f}-{hit.span_end_s:.2f}s", peaks,
+        )
+    console.print(table if result.hits else "no hits")

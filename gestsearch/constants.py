@@ -1,0 +1,31 @@
+"""The project's fixed numbers, in one place. Everything else imports them from here.
+
+Time base: 25 fps. A "frame" is a 25 fps index from the start of a video (or track); word
+boundaries are ``(word, start_frame, end_frame)`` with both ends inclusive.
+"""
+
+from __future__ import annotations
+
+# -- time and audio -------------------------------------------------------------------------
+FPS = 25  # GestSync and JEGAL see video at 25 fps
+SAMPLE_RATE = 16_000  # speech is mono 16 kHz float32 in [-1, 1]
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640 audio samples per video frame
+MEL_PER_FRAME = 4  # 10 ms log-mel hops per video frame
+
+# -- model input and embeddings -------------------------------------------------------------
+FRAME_WIDTH, FRAME_HEIGHT = 480, 270  # every model frame, after crop, mask and resize
+DIM = 512  # length of every gesture / content vector
+
+# -- word spotting (AVS-Spot protocol of the released evaluation code) ----------------------
+SPOTTING_TEMPERATURE = 0.07  # softmax over a clip's words of cosine / 0.07
+SPOT_THRESHOLD = 0.5  # a peak counts when its score reaches this
+SPOT_FRAME_MARGIN = 9  # ... and lies within the word's frames ± this margin
+
+# -- search defaults ----------------------------------------------------------------------
+DEFAULT_K = 10  # hits returned
+DEFAULT_CANDIDATES = 300  # stage-1 clips re-ranked exactly by word coupling
+
+# -- media files ----------------------------------------------------------------------------
+# Suffixes taken as video. Pre-cropped AVS speaker crops are .avi, so it is tried first where
+# one clip could have several files.
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")

@@ -1,0 +1,39 @@
+"""Exports of a search result: JSON, CSV, WebVTT, ELAN (.eaf), mp4 cuts, heatmaps, an HTML report.
+
+Each format is an :class:`Exporter` registered by name in :data:`EXPORTERS`;
+:func:`export_results` writes the chosen ones into a folder.
+"""
+
+from gestsearch.export.base import Exporter
+from gestsearch.export.csv_export import CSV_COLUMNS, write_csv
+from gestsearch.export.eaf import write_eaf
+from gestsearch.export.heatmap import heatmap_png
+from gestsearch.export.json_export import write_json
+from gestsearch.export.registry import (
+    DEFAULT_EXPORTS,
+    EXPORT_FORMATS,
+    EXPORTERS,
+    export_results,
+)
+from gestsearch.export.report import ReportQuery, write_report
+from gestsearch.export.tiers import HITS_TIER, PEAKS_TIER, annotations
+from gestsearch.export.vtt import write_vtt
+
+__all__ = [
+    "CSV_COLUMNS",
+    "DEFAULT_EXPORTS",
+    "EXPORTERS",
+    "EXPORT_FORMATS",
+    "HITS_TIER",
+    "PEAKS_TIER",
+    "Exporter",
+    "ReportQuery",
+    "annotations",
+    "export_results",
+    "heatmap_png",
+    "write_csv",
+    "write_eaf",
+    "write_json",
+    "write_report",
+    "write_vtt",
+]

@@ -1,0 +1,58 @@
+"""The export formats by name, and :func:`export_results`, which writes the chosen ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from gestsearch.errors import ConfigError
+from gestsearch.export.base import Exporter, ScoreMaps
+from gestsearch.export.csv_export import CsvExporter
+from gestsearch.export.eaf import EafExporter
+from gestsearch.export.heatmap import HeatmapExporter
+from gestsearch.export.json_export import JsonExporter
+from gestsearch.export.mp4 import Mp4Exporter
+from gestsearch.export.vtt import VttExporter
+from gestsearch.results import SearchResult
+
+# Format name → exporter, in the order formats are offered to users.
+EXPORTERS: dict[str, Exporter] = {
+    e.name: e for e in (JsonExporter(), CsvExporter(), VttExporter(), EafExporter(), Mp4Exporter(), HeatmapExporter())
+}
+EXPORT_FORMATS = tuple(EXPORTERS)
+DEFAULT_EXPORTS = ("json", "mp4", "heatmap")
+
+
+def export_results(
+    result: SearchResult,
+    out_dir: Path | str,
+    formats: Iterable[str] = DEFAULT_EXPORTS,
+    score_maps: ScoreMaps = None,
+) -> list[Path]:
+    """Write the chosen :data:`EXPORT_FORMATS` into ``out_dir`` and return the files written.
+
+    ``mp4``: ``RANK_CLIPID.mp4``, each hit's gesture span with sound (:func:`~gestsearch.media.cut.cut_clip`);
+    ``heatmap``: ``RANK_CLIPID.png`` for hits whose clip id is in ``score_maps``
+    (clip id → (W, T) word × clip-frame scores, rows in the order of ``hit.peaks``);
+    ``json``: ``results.json``; ``csv``: ``results.csv``; ``eaf``/``vtt``: one file per video.
+    Files come hit by hit first (each hit's mp4, then its heatmap), then results.json,
+    results.csv and the EAF and VTT files (see :class:`Exporter`).
+    """
+    formats = list(dict.fromkeys(formats))
+    unknown = [f for f in formats if f not in EXPORTERS]
+    if unknown:
+        raise ConfigError(f"unknown export format(s) {', '.join(unknown)}; choose from {', '.join(EXPORT_FORMATS)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chosen = sorted((EXPORTERS[f] for f in formats), key=lambda e: e.order)
+    per_hit = [e for e in chosen if e.per_hit]
+    written: list[Path] = []
+    for hit in result.hits:
+        one = replace(result, hits=[hit])
+        for exporter in per_hit:
+            written += exporter.write(one, out_dir, score_maps)
+    for exporter in chosen:
+        if not exporter.per_hit:
+            written += exporter.write(result, out_dir, score_maps)
+    return written

@@ -1,0 +1,158 @@
+"""One video → the records the index stores: its speaker tracks, cut into clips, each with
+per-frame gesture vectors and, where the words are known, the pooled content of its speech.
+
+``embed_video`` is what ``gestsearch index`` runs per file; ``video_record`` and
+``clip_record`` build the records the same way for every caller (the indexer, the evaluation
+gallery), so ids, times and pooling cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gestsearch.constants import FPS, SAMPLES_PER_FRAME
+from gestsearch.embedding import Embedder, normalise
+from gestsearch.errors import GestsearchError
+from gestsearch.ingest.spans import ClipPolicy, Span, phrase_spans, window_spans
+from gestsearch.media import Track, Transcript, iter_track_frames, load_audio, load_transcript, probe, speaker_tracks
+from gestsearch.progress import Progress, Update, silent
+from gestsearch.store import ClipRecord, VideoRecord, clip_id_for, video_id_for
+from gestsearch.types import Boundary, TrackMode
+
+FRAMES_TASK = "frames"  # the progress task embed_video advances, one unit per embedded frame
+
+
+@dataclass
+class VideoClips:
+    clips: list[ClipRecord]
+    n_tracks: int
+    frames: int  # frames embedded (all tracks)
+    notes: list[str]  # e.g. tracks with little visible gesturing
+
+
+def video_record(path: Path, digest: str, fingerprint: str, key: str | None = None) -> VideoRecord:
+    """The index row of the file at ``path`` (sha256 ``digest``), status "indexed", no tracks yet.
+
+    ``key`` names the video in the index when it is not the file itself (an evaluation clip cut
+    from a longer download). Duration and frame rate are 0 when the file cannot be probed: the
+    embedding step then fails with the reason.
+    """
+    key = key or str(path)
+    stat = path.stat()
+    try:
+        info = probe(path)
+        duration, fps = info.duration_s, info.source_fps
+    except GestsearchError:
+        duration, fps = 0.0, 0.0
+    return VideoRecord(
+        video_id=video_id_for(key), path=key, content_hash=digest, size_bytes=stat.st_size,
+        mtime=stat.st_mtime, duration_s=duration, fps=fps, n_tracks=0, status="indexed", reason="",
+        fingerprint=fingerprint,
+    )
+
+
+def clip_record(
+    video: VideoRecord,
+    track: int,
+    first: int,
+    last: int,
+    frames: np.ndarray,
+    content: np.ndarray | None = None,
+    words: Sequence[Boundary] = (),
+    text: str = "",
+    path: str | None = None,
+) -> ClipRecord:
+    """The clip of frames ``first … last`` (inclusive) of ``track``; ``frames`` (n, 512) are its
+    normalised gesture vectors, ``content`` its pooled speech content. ``path``: the media file
+    when it is not ``video.path``."""
+    return ClipRecord(
+        clip_id=clip_id_for(video.video_id, video.content_hash, track, first, last),
+        video_id=video.video_id,
+        path=path or video.path,
+        track=track,
+        start_s=first / FPS,
+        end_s=(last + 1) / FPS,
+        start_frame=first,
+        end_frame=last,
+        gesture=normalise(frames.mean(0)),
+        frames=frames.astype(np.float16),
+        content=content,
+        words=[tuple(w) for w in words],
+        text=text,
+    )
+
+
+def embed_video(
+    path: Path,
+    record: VideoRecord,
+    embedder: Embedder,
+    track_mode: TrackMode = "auto",
+    policy: ClipPolicy = ClipPolicy(),
+    chunk_frames: int = 64,
+    asr_model: str | None = None,
+    progress: Progress | None = None,
+) -> VideoClips:
+    """All clips of one video: per speaker track, gesture frames and (with speech) content.
+
+    ``progress`` sees :data:`FRAMES_TASK` events counting the frames embedded so far.
+    """
+    progress = progress or silent
+    audio = load_audio(path)
+    transcript = load_transcript(path, audio, asr_model)
+    tracks = speaker_tracks(path, mode=track_mode)
+    if not tracks:
+        raise GestsearchError(f"{path}: no speaker found")
+    clips: list[ClipRecord] = []
+    notes: list[str] = []
+    frames = 0
+    for track in tracks:
+        chunks = embedder.gesture_stream(iter_track_frames(path, track, chunk_frames))
+        gestures = np.concatenate(list(_counted(chunks, frames, progress)))
+        frames += len(gestures)
+        if track.low_gesture:
+            notes.append(f"{path} track {track.index}: hands visible in only {track.hand_fraction:.0%} of frames")
+        for span in _spans(track, transcript, policy):
+            clips.append(_clip(record, track, span, gestures, embedder, audio, transcript))
+    return VideoClips(clips, len(tracks), frames, notes)
+
+
+def _spans(track: Track, transcript: Transcript | None, policy: ClipPolicy) -> list[Span]:
+    if transcript is not None and transcript.words:
+        spans = phrase_spans([tuple(b) for b in transcript.boundaries()], track.start_frame, track.end_frame, policy)
+        if spans:
+            return spans
+    return window_spans(track.start_frame, track.end_frame, policy)
+
+
+def _clip(
+    video: VideoRecord,
+    track: Track,
+    span: Span,
+    gestures: np.ndarray,
+    embedder: Embedder,
+    audio: np.ndarray | None,
+    transcript: Transcript | None,
+) -> ClipRecord:
+    frames = gestures[span.start_frame - track.start_frame : span.end_frame - track.start_frame + 1]
+    content = None
+    text = ""
+    if span.words:
+        words = [w for w, _, _ in span.words]
+        relative = [(w, s - span.start_frame, e - span.start_frame) for w, s, e in span.words]
+        segment = None if audio is None else audio[span.start_frame * SAMPLES_PER_FRAME : (span.end_frame + 1) * SAMPLES_PER_FRAME]
+        modalities = "ta" if segment is not None and len(segment) > 0 else "t"
+        content = normalise(embedder.content(words, segment, relative, modalities).mean(0))
+        display = {(w.word, w.start_frame): w.display for w in transcript.words} if transcript else {}
+        text = " ".join(display.get((w, s), w) for w, s, _ in span.words)
+    return clip_record(video, track.index, span.start_frame, span.end_frame, frames, content, span.words, text)
+
+
+def _counted(chunks: Iterable[np.ndarray], done: int, progress: Progress) -> Iterator[np.ndarray]:
+    for chunk in chunks:
+        done += len(chunk)
+        progress(Update(FRAMES_TASK, done))
+        yield chunk

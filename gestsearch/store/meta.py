@@ -1,0 +1,85 @@
+"""The meta file of an index, and the making of a new index.
+
+Directory layout of an index at PATH::
+
+    PATH/gestsearch.json   fingerprint of the models that made the vectors, format, creation time
+    PATH/videos.lance      one row per video file (indexed or failed)
+    PATH/clips.lance       one row per clip: pooled vectors, per-frame vectors, words, text
+    PATH/ann/              FAISS sidecar (see ann.py), rebuilt from the tables when missing or stale
+    PATH/write.lock        held (flock) by the one writer
+
+The meta file is written last, so an index exists once it is there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lancedb
+
+from gestsearch.atomic import is_temporary, write_json
+from gestsearch.constants import DIM
+from gestsearch.errors import FingerprintMismatch, StoreError
+from gestsearch.store.lock import LOCK_NAME
+from gestsearch.store.records import now_iso
+from gestsearch.store.schema import CLIPS, CLIPS_SCHEMA, VIDEOS, VIDEOS_SCHEMA
+
+META_NAME = "gestsearch.json"
+FORMAT = 1
+ANN_DIR = "ann"
+
+
+def no_index(path: Path) -> StoreError:
+    """The error for a directory that holds no index."""
+    return StoreError(f"no index at {path} (run `gestsearch index` first)")
+
+
+def exists(path: Path) -> bool:
+    """Whether ``path`` holds an index (its meta file)."""
+    return (path / META_NAME).is_file()
+
+
+def read_meta(path: Path) -> dict | None:
+    """The meta of the index at ``path``, or None when there is none; StoreError when unusable."""
+    try:
+        meta = json.loads((path / META_NAME).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise StoreError(f"index at {path} is unreadable ({META_NAME}: {e})") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "fingerprint" not in meta:
+        raise StoreError(f"{path} holds an index of an unknown format")
+    return meta
+
+
+def create_index(path: Path, fingerprint: str) -> dict:
+    """Make the tables, then write the meta file last (an index exists once it is there)."""
+    ours = {LOCK_NAME, f"{VIDEOS}.lance", f"{CLIPS}.lance", ANN_DIR}
+    leftovers = {p.name for p in path.iterdir() if not is_temporary(p)} - ours
+    if leftovers:
+        raise StoreError(f"{path} is not empty and not a gestsearch index; choose another --db")
+    db = lancedb.connect(path)
+    db.create_table(VIDEOS, schema=VIDEOS_SCHEMA, exist_ok=True)
+    db.create_table(CLIPS, schema=CLIPS_SCHEMA, exist_ok=True)
+    meta = {"format": FORMAT, "fingerprint": fingerprint, "created_at": now_iso(), "dim": DIM}
+    write_json(path / META_NAME, meta, indent=1, durable=True)
+    return meta
+
+
+def open_meta(path: Path, fingerprint: str | None, create: bool) -> dict:
+    """The meta of the index at ``path``, made first when there is none and ``create``.
+
+    Raises FingerprintMismatch when ``fingerprint`` (None: no check) is not the index's.
+    """
+    meta = read_meta(path)
+    if meta is None:
+        if not create:  # deleted since the caller saw it
+            raise no_index(path)
+        meta = create_index(path, fingerprint)
+    if fingerprint is not None and fingerprint != meta["fingerprint"]:
+        raise FingerprintMismatch(
+            f"index at {path} was built with model fingerprint {meta['fingerprint']}, but the models "
+            f"in use have fingerprint {fingerprint}; use another --db or re-index with the same models"
+        )
+    return meta

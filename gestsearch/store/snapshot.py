@@ -1,0 +1,124 @@
+"""Consistent reads without locks: snapshots of the index and LanceDB's vector search over them.
+
+Readers never lock: each read takes a consistent snapshot (the write_ids of indexed video rows +
+the clips table pinned at one version), checked against concurrent commits of the videos table.
+A clip row is visible only when its write_id is one of an indexed video row (see writer.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gestsearch.errors import StoreError
+from gestsearch.store.schema import CLIPS
+from gestsearch.types import Column
+
+HAS_CONTENT = "content IS NOT NULL"  # the clips with a "content" vector (speech + transcript)
+ID_CHUNK = 2048  # ids per "id IN (...)" query
+SNAPSHOT_TRIES = 20
+LANCE_REFINE = 10  # exact re-scoring of k·10 candidates after LanceDB's approximate (PQ) search
+
+
+@dataclass(frozen=True)
+class Versions:
+    """LanceDB table versions an index reflects."""
+
+    videos: int
+    clips: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent view: the write_ids of indexed videos and the clips table pinned with them."""
+
+    versions: Versions
+    live: pa.Array  # int64 write_ids of the video rows with status "indexed"
+    clips: lancedb.table.Table  # pinned at versions.clips (read-only)
+
+    def visible(self, rows: pa.Table) -> pa.Table:
+        """The rows (which have a write_id column) that belong to an indexed video."""
+        return rows.filter(pc.is_in(rows.column("write_id"), value_set=self.live))
+
+    def rows(self, columns: list[str], where: str | None = None) -> pa.Table:
+        """Visible rows (``columns`` must include write_id) matching the SQL filter ``where``."""
+        query = self.clips.search().select(columns)
+        return self.visible((query.where(where) if where else query).to_arrow())
+
+    def rows_by_ids(self, ids: np.ndarray, columns: list[str]) -> pa.Table:
+        """Visible rows with these clip ids (any order), ``ID_CHUNK`` ids per query."""
+        parts = [
+            self.rows(columns, f"id IN ({','.join(map(str, ids[i : i + ID_CHUNK].tolist()))})")
+            for i in range(0, len(ids), ID_CHUNK)
+        ]
+        return pa.concat_tables(parts) if parts else self.clips.schema.empty_table().select(columns)
+
+    def search(self, queries: np.ndarray, k: int, column: Column) -> tuple[np.ndarray, np.ndarray]:
+        """LanceDB's own top-``k`` cosine search of normalised (Q, 512) ``queries`` in ``column``.
+
+        Returns ids int64 (Q, k) and scores float32 (Q, k), best first, padded with id -1 and
+        score -inf when fewer than k visible clips match.
+        """
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        for q, vector in enumerate(queries):
+            fetch = k
+            while True:  # over-fetch until k visible rows (invisible ones are rare leftovers)
+                found = (
+                    self.clips.search(vector, vector_column_name=column)
+                    .metric("cosine")
+                    .refine_factor(LANCE_REFINE)
+                    .select(["id", "write_id", "_distance"])
+                    .limit(fetch)
+                    .to_arrow()
+                )
+                hits = self.visible(found)
+                if hits.num_rows >= k or found.num_rows < fetch:
+                    break
+                fetch *= 2
+            n = min(k, hits.num_rows)
+            ids[q, :n] = hits.column("id").to_numpy()[:n]
+            scores[q, :n] = 1.0 - hits.column("_distance").to_numpy()[:n]
+        return ids, scores
+
+
+class Snapshots:
+    """Takes snapshots of one index, reusing the live write_ids and the pinned clips table while
+    the tables have not changed (one object per thread: the caches are not locked)."""
+
+    def __init__(self, path: Path, db: lancedb.DBConnection, videos: lancedb.table.Table, clips: lancedb.table.Table):
+        self._path = path
+        self._db = db
+        self._videos = videos
+        self._clips = clips
+        self._live_cache: tuple[int, pa.Array] | None = None
+        self._pinned: lancedb.table.Table | None = None
+
+    def take(self) -> Snapshot:
+        """Write_ids of indexed videos plus the clips table pinned at a version consistent with them.
+
+        Clips only disappear after the video row that committed them changed, so if the videos
+        table did not change while we read it and the clips version, the pair is consistent.
+        """
+        for _ in range(SNAPSHOT_TRIES):
+            videos_version = self._videos.version
+            if self._live_cache is None or self._live_cache[0] != videos_version:
+                rows = self._videos.search().where("status = 'indexed'").select(["write_id"]).to_arrow()
+                live = rows.column("write_id").combine_chunks()
+            else:
+                live = self._live_cache[1]
+            clips_version = self._clips.version
+            if self._videos.version == videos_version:
+                break
+        else:
+            raise StoreError(f"index at {self._path} changes too fast to read a consistent view")
+        self._live_cache = (videos_version, live)
+        if self._pinned is None or self._pinned.version != clips_version:
+            self._pinned = self._db.open_table(CLIPS)
+            self._pinned.checkout(clips_version)
+        return Snapshot(Versions(videos_version, clips_version), live, self._pinned)
