@@ -10,8 +10,6 @@ hit: the query word's gesture must be in that clip, and its peak within the rend
 
 from __future__ import annotations
 
-import ast
-import csv
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,11 +19,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.options import JsonOpt, settings_options
-from cli.output import console, embedder_for, handle_errors, note, print_json
+from cli.output import console, embedder_for, model_note, note, print_json
 from cli.search import print_hits
 from gestsearch.config import Settings
-from gestsearch.constants import FPS, SPOT_FRAME_MARGIN
-from gestsearch.results import Hit, SearchResult
+from gestsearch.results import SearchResult
+from gestsearch.types import Boundary
 
 if TYPE_CHECKING:
     from gestsearch.embedding import Embedder
@@ -66,6 +64,7 @@ def run_demo(
     from gestsearch.search.engine import Searcher
     from gestsearch.store import GestureStore
     from gestsearch.synth import generate_corpus
+    from gestsearch.synth.truth import rendered_gestures
     from indexer import index_folder
 
     archive, db = out_dir / "archive", out_dir / "index.lance"
@@ -74,7 +73,7 @@ def run_demo(
     say(f"indexing them with {embedder.info.name}")
     summary = index_folder(archive, embedder, db)
     say(f"{len(summary.indexed) + len(summary.skipped)} videos, {summary.clips} new clips in {db}")
-    truth = _rendered_gestures(archive / "manifest.csv")
+    truth = rendered_gestures(archive / "manifest.csv")
     words = [w for w, _ in Counter(w for spans in truth.values() for w, _, _ in spans).most_common(TEXT_QUERIES)]
     result = DemoResult(archive, db, out_dir / "report" / "index.html")
     report = []
@@ -97,31 +96,11 @@ def run_demo(
     return result
 
 
-def _rendered_gestures(manifest: Path) -> dict[str, list[tuple[str, int, int]]]:
-    """Video file name → [(word, start_frame, end_frame)] of every iconic gesture rendered in it."""
-    with open(manifest, newline="") as f:
-        return {row["filename"] + ".mp4": [tuple(g) for g in ast.literal_eval(row["gestures"])] for row in csv.DictReader(f)}
+def _check(result: SearchResult, word: str, truth: dict[str, list[Boundary]]) -> Check:
+    from gestsearch.synth.truth import gesture_found
 
-
-def _check(result: SearchResult, word: str, truth: dict[str, list[tuple[str, int, int]]]) -> Check:
-    if not result.hits:
-        return Check(result.query, word, False, "no hits")
-    top: Hit = result.hits[0]
-    name = Path(top.video_path).name
-    spans = [(s, e) for w, s, e in truth.get(name, []) if w == word]
-    peak = next((p for p in top.peaks if p.word == word), None)
-    if not spans:
-        return Check(result.query, word, False, f"top hit {name} has no '{word}' gesture")
-    if peak is None:
-        return Check(result.query, word, False, f"no peak for '{word}'")
-    frame = round(peak.time_s * FPS)
-    for s, e in spans:
-        if max(0, s - SPOT_FRAME_MARGIN) <= frame <= e + SPOT_FRAME_MARGIN:
-            return Check(result.query, word, True,
-                         f"'{word}' gesture rendered at {s / FPS:.2f}-{(e + 1) / FPS:.2f} s in {name}, peak found at {peak.time_s:.2f} s")
-    s, e = spans[0]
-    return Check(result.query, word, False,
-                 f"'{word}' gesture rendered at {s / FPS:.2f}-{(e + 1) / FPS:.2f} s in {name}, but the peak is at {peak.time_s:.2f} s")
+    verdict = gesture_found(result.hits[0] if result.hits else None, word, truth)
+    return Check(result.query, word, verdict.ok, verdict.detail)
 
 
 def _audio_query_file(directory: Path) -> Path:
@@ -134,7 +113,6 @@ def _audio_query_file(directory: Path) -> Path:
     return write_audio(directory / "please_stop_now.wav", speech.audio)
 
 
-@handle_errors
 @settings_options()
 def demo(
     out: Annotated[Path, typer.Argument(help="Working folder for the archive, index and report.")] = Path("gestsearch-demo"),
@@ -145,6 +123,7 @@ def demo(
 ) -> None:
     """Build a synthetic gesture archive, index it, search it, check the hits and write an HTML report."""
     embedder = embedder_for(settings)
+    model_note(embedder)  # a long run: say which model at once
     result = run_demo(out, embedder, clips, say=note)
     if json:
         print_json({"report": str(result.report), "checks": [asdict(c) for c in result.checks],

@@ -8,12 +8,11 @@ from typing import Annotated, Optional
 import typer
 
 from cli.options import JsonOpt, settings_options
-from cli.output import console, embedder_for, handle_errors, print_json
+from cli.output import console, embedder_for, model_note, print_json
 from gestsearch.config import Settings
 from gestsearch.types import EMBED_MODALITIES
 
 
-@handle_errors
 @settings_options()
 def embed(
     out: Annotated[Path, typer.Option("--out", help="Output .npz: gesture_emb (T,512), content_emb (W,512), words, word_boundaries.")],
@@ -31,6 +30,7 @@ def embed(
     embedder = embedder_for(settings)
     result = embed_file(embedder, modalities, video, audio, transcript, settings.chunk_frames)
     result.save(out, embedder.info.name)
+    model_note(embedder)
     if json:
         print_json({
             "out": str(out),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from cli.options import JsonOpt, settings_options
-from cli.output import console, embedder_for, handle_errors, print_json
+from cli.output import console, embedder_for, model_note, print_json, shown
 from gestsearch.config import Settings
 from gestsearch.constants import DEFAULT_CANDIDATES, SPOT_FRAME_MARGIN, SPOT_THRESHOLD
 
@@ -24,7 +24,6 @@ CacheDbOpt = Annotated[Optional[Path], typer.Option("--db", help="Keep embedding
 
 
 @app.command("avs-ret")
-@handle_errors
 @settings_options()
 def avs_ret(
     csv: CsvOpt,
@@ -47,6 +46,7 @@ def avs_ret(
     embedder = embedder_for(settings)
     with ProgressBars(enabled=not json) as progress:
         report = evaluate_retrieval(csv, media, embedder, modalities, db, candidates, coupling_weight, progress)
+    model_note(embedder)
     if ranks_csv:
         report.write_ranks(ranks_csv)
     if json:
@@ -66,7 +66,6 @@ def avs_ret(
 
 
 @app.command("avs-spot")
-@handle_errors
 @settings_options()
 def avs_spot(
     csv: CsvOpt,
@@ -86,6 +85,7 @@ def avs_spot(
     embedder = embedder_for(settings)
     with ProgressBars(enabled=not json) as progress:
         report = evaluate_spotting(csv, media, embedder, modalities, db, threshold, frame_margin, progress)
+    model_note(embedder)
     if json:
         print_json(report.to_dict())
         return
@@ -97,7 +97,19 @@ def avs_spot(
 
 
 def print_missing(report: EvalReport) -> None:
-    """One line on the rows left out, with the reasons of the first three."""
+    """The rows left out and the rows flagged, each with its reason, and the small-sample caveat."""
     if report.missing:
-        first = ", ".join(f"{name} ({report.missing_reasons[name]})" for name in report.missing[:3])
-        console.print(f"{len(report.missing)} clips without media were left out (first: {first})")
+        console.print(f"{len(report.missing)} of {report.n_manifest} clips were left out:")
+        _listed(report.missing_reasons)
+    if report.flagged:
+        console.print(f"{len(report.flagged)} clips were evaluated but look wrong:")
+        _listed(report.flagged)
+    if report.caveat:
+        console.print(f"[yellow]caveat:[/] {report.caveat}", highlight=False)
+
+
+def _listed(reasons: dict[str, str], most: int = 10) -> None:
+    for name, why in list(reasons.items())[:most]:
+        console.print(f"  {shown(name)}: {shown(why)}", highlight=False)
+    if len(reasons) > most:
+        console.print(f"  … and {len(reasons) - most} more (--json lists them all)")

@@ -8,12 +8,11 @@ from typing import Annotated
 import typer
 
 from cli.options import JsonOpt, settings_options
-from cli.output import console, embedder_for, handle_errors, print_json
+from cli.output import console, embedder_for, model_note, print_json, shown
 from gestsearch.config import Settings
 from gestsearch.types import TrackMode
 
 
-@handle_errors
 @settings_options(db=True)
 def index(
     folder: Annotated[Path, typer.Argument(help="A folder of videos (searched recursively) or one video file.")],
@@ -31,23 +30,23 @@ def index(
     with ProgressBars(enabled=not json) as progress:
         summary = index_folder(folder, embedder, settings.db, prune, tracks, chunk_frames=settings.chunk_frames,
                                asr_model=settings.asr_model, progress=progress)
+    model_note(embedder)
     if json:
         print_json(summary.to_dict())
     else:
         console.print(
             f"[bold]{len(summary.indexed)}[/] indexed, {len(summary.skipped)} unchanged, "
             f"[{'red' if summary.failed else 'green'}]{len(summary.failed)} failed[/], "
-            f"{len(summary.removed)} removed; {summary.clips} clips, {summary.frames} frames → {summary.db}"
+            f"{len(summary.removed)} removed; {summary.clips} clips, {summary.frames} frames → {shown(summary.db)}"
         )
         for failure in summary.failed:
-            console.print(f"  [red]failed[/] {failure['path']}: {failure['reason']}", highlight=False)
+            console.print(f"  [red]failed[/] {shown(failure['path'])}: {shown(failure['reason'])}", highlight=False)
         for line in summary.notes:
-            console.print(f"  [yellow]note[/] {line}", highlight=False)
+            console.print(f"  [yellow]note[/] {shown(line)}", highlight=False)
     if summary.failed:
         raise typer.Exit(1)
 
 
-@handle_errors
 @settings_options(models=False, db=True)
 def info(json: JsonOpt = False, *, settings: Settings) -> None:
     """Describe an index: counts, model fingerprint, ANN index type, size on disk."""
@@ -62,7 +61,7 @@ def info(json: JsonOpt = False, *, settings: Settings) -> None:
         return
     table = Table(show_header=False, box=None)
     for key, value in data.items():
-        table.add_row(f"[bold]{key}[/]", str(value))
+        table.add_row(f"[bold]{key}[/]", shown(str(value)))
     console.print(table)
 
 

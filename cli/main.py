@@ -5,11 +5,15 @@ Commands parse, call the library (or the indexer) and print; nothing else.
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Annotated
+
 import typer
 
 from cli import demo as demo_app
-from cli import embed, eval, index, models, search, synth, train
-from cli.output import OneLineErrors
+from cli import embed, eval, index, models, repair, search, synth, train
+from cli.output import VERBOSE_VARIABLE, OneLineErrors, quiet_native_logs
 
 app = typer.Typer(
     name="gestsearch",
@@ -19,10 +23,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=OneLineErrors,
 )
+
+
+@app.callback()
+def options(
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show the native libraries' own log lines (MediaPipe, TensorFlow Lite).")] = False,
+) -> None:
+    """Find the moments where a speaker gestures a word or phrase, in archives of talk videos."""
+
+
 app.command()(embed.embed)
 app.command()(index.index)
 app.command()(search.search)
 app.command()(index.info)
+app.command()(repair.repair)
 app.add_typer(eval.app, name="eval")
 app.command()(synth.synth)
 app.command()(train.train)
@@ -31,6 +45,8 @@ app.add_typer(models.app, name="models")
 
 
 def main() -> None:
+    if "--verbose" not in sys.argv[1:] and not os.environ.get(VERBOSE_VARIABLE):
+        quiet_native_logs()
     app()
 
 

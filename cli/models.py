@@ -9,13 +9,12 @@ from typing import Annotated, Optional
 import typer
 
 from cli.options import JsonOpt
-from cli.output import console, handle_errors, print_json
+from cli.output import console, print_json
 
 app = typer.Typer(help="The official checkpoints.", no_args_is_help=True)
 
 
 @app.command("download")
-@handle_errors
 def download(
     out: Annotated[Optional[Path], typer.Option("--dir", help="Where to save (default: $XDG_CACHE_HOME/gestsearch/models).")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="A mirror of the authors' checkpoint folder.")] = None,

@@ -7,7 +7,7 @@ from rich import filesize
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
-from cli.output import errors
+from cli.output import errors, shown
 from gestsearch.progress import ProgressEvent
 
 
@@ -41,10 +41,10 @@ class ProgressBars:
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.message:
-            self.bar.console.print(event.message, highlight=False)
+            self.bar.console.print(shown(event.message), highlight=False)
         if not event.task:
             return
         if event.task not in self.tasks:
             unit = getattr(event, "unit", "items")
             self.tasks[event.task] = self.bar.add_task(event.task, total=event.total, info="", unit=unit)
-        self.bar.update(self.tasks[event.task], completed=event.done, total=event.total, info=event.info)
+        self.bar.update(self.tasks[event.task], completed=event.done, total=event.total, info=shown(event.info))

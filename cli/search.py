@@ -8,13 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from cli.options import JsonOpt, settings_options
-from cli.output import console, embedder_for, handle_errors, note, print_json
+from cli.output import console, embedder_for, model_note, note, print_json, shown
 from gestsearch.config import Settings
 from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K
 from gestsearch.results import SearchResult
 
 
-@handle_errors
 @settings_options(db=True)
 def search(
     query: Annotated[Optional[str], typer.Argument(help="A word or phrase, e.g. \"take a walk\".")] = None,
@@ -35,7 +34,7 @@ def search(
     settings: Settings,
 ) -> None:
     """Search the index by text, by speech (--audio) or by a clip's gestures (--like)."""
-    from gestsearch.export import DEFAULT_EXPORTS, export_results
+    from gestsearch.export import DEFAULT_EXPORTS, check_formats, export_dir, export_results
     from gestsearch.search.engine import Searcher
     from gestsearch.store import GestureStore
 
@@ -48,6 +47,9 @@ def search(
         raise typer.BadParameter("--transcript goes with --audio")
     if formats and export is None:
         raise typer.BadParameter("--format needs --export DIR")
+    if export is not None:  # a bad target fails before any model is loaded
+        formats = check_formats(formats or DEFAULT_EXPORTS)
+        export_dir(export)
     embedder = embedder_for(settings)
     with GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True) as store:
         searcher = Searcher(store, embedder, candidates, coupling_weight)
@@ -61,8 +63,11 @@ def search(
             q = searcher.text_query(query)
         ranked = searcher.search(q, k)
     result = ranked.result
+    model_note(embedder)
+    for line in result.notes:
+        note(f"note: {line}")
     if export is not None:
-        written = export_results(result, export, formats or DEFAULT_EXPORTS, ranked.score_maps)
+        written = export_results(result, export, formats, ranked.score_maps)
         note(f"exported {len(written)} files to {export}")
     if json:
         print_json(result.to_dict())
@@ -73,13 +78,14 @@ def search(
 def print_hits(result: SearchResult) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{result.mode} query: {result.query}", title_justify="left")
-    for column in ("#", "score", "video", "clip", "gesture", "word peaks"):
+    table = Table(title=f"{result.mode} query: {shown(result.query)}", title_justify="left")
+    for column in ("#", "score", "video", "track", "clip id", "clip", "gesture", "word peaks"):
         table.add_column(column, overflow="fold")
     for hit in result.hits:
-        peaks = ", ".join(f"{p.word}@{p.time_s:.2f}s" for p in hit.peaks)
+        peaks = shown(", ".join(f"{p.word}@{p.time_s:.2f}s" for p in hit.peaks))
+        start, end = (hit.merged_start_s, hit.merged_end_s) if hit.merged_start_s is not None else (hit.clip_start_s, hit.clip_end_s)
         table.add_row(
-            str(hit.rank), f"{hit.score:.3f}", Path(hit.video_path).name,
-            f"{hit.clip_start_s:.2f}-{hit.clip_end_s:.2f}s", f"{hit.span_start_s:.2f}-{hit.span_end_s:.2f}s", peaks,
+            str(hit.rank), f"{hit.score:.3f}", shown(Path(hit.video_path).name), str(hit.track), hit.clip_id,
+            f"{start:.2f}-{end:.2f}s", f"{hit.span_start_s:.2f}-{hit.span_end_s:.2f}s", peaks,
         )
     console.print(table if result.hits else "no hits")

@@ -9,10 +9,9 @@ from typing import Annotated
 import typer
 
 from cli.options import JsonOpt
-from cli.output import console, handle_errors, print_json
+from cli.output import console, print_json
 
 
-@handle_errors
 def synth(
     out: Annotated[Path, typer.Argument(help="Output folder: NAME.mp4 + NAME.txt per clip and manifest.csv.")],
     clips: Annotated[int, typer.Option("--clips", min=1, help="Number of clips.")] = 100,

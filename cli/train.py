@@ -9,11 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from cli.options import GestsyncOpt, JegalOpt, JsonOpt, TextModelOpt
-from cli.output import console, handle_errors, print_json
+from cli.output import console, print_json
 from gestsearch.types import Preset
 
 
-@handle_errors
 def train(
     corpus: Annotated[list[Path], typer.Argument(help="Corpus folders (one or more): videos + WhisperX .txt word files (e.g. from `gestsearch synth`).", show_default=False)],
     out: Annotated[Path, typer.Argument(help="Output folder: gestsync.pth, jegal.pth (official format), text/, metrics.jsonl.")],

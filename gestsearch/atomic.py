@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from gestsearch.text import json_text
 
 TMP_MARK = ".tmp"  # in the name of every temporary file: ``.<stem>.<random>.tmp<suffix>``
 
@@ -55,7 +56,7 @@ def write_text(path: str | Path, text: str, durable: bool = False) -> Path:
 
 def write_json(path: str | Path, data: Any, indent: int | None = 2, durable: bool = False) -> Path:
     """Write ``data`` as UTF-8 JSON atomically."""
-    return write_text(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n", durable)
+    return write_text(path, json_text(data, indent), durable)
 
 
 def _fsync(path: Path) -> None:

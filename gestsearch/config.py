@@ -8,6 +8,7 @@ variables ``GESTSEARCH_<FIELD>`` (upper case) and explicit overrides (CLI option
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import tomllib
 from gestsearch.errors import ConfigError
 
 DEFAULT_TEXT_MODEL = "FacebookAI/xlm-roberta-base"
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,9 @@ class Settings:
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: object) -> Settings:
         values: dict[str, object] = {}
-        path = config_file or _default_config_path()
-        if path is not None and path.exists():
-            try:
-                values.update(tomllib.loads(path.read_text()))
-            except (OSError, tomllib.TOMLDecodeError) as e:
-                raise ConfigError(f"cannot read config file {path}: {e}") from e
+        path, explicit = _config_path(config_file)
+        if path is not None and (explicit or path.exists()):
+            values.update(_read_config(path))
         for f in fields(cls):
             env = os.environ.get(f"GESTSEARCH_{f.name.upper()}")
             if env:
@@ -61,6 +60,10 @@ class Settings:
                     v = int(v)  # type: ignore[arg-type]
                     if v < 1:
                         raise ValueError("must be at least 1")
+                elif f.name == "device":
+                    v = str(v)
+                    if not _DEVICE.fullmatch(v):
+                        raise ValueError("use auto, cpu, cuda or cuda:N")
                 else:
                     v = str(v)
             except ValueError as e:
@@ -69,16 +72,40 @@ class Settings:
         return replace(self, **converted)
 
     def torch_device(self) -> str:
-        if self.device != "auto":
-            return self.device
+        """The torch device to run on: ``auto`` is CUDA when a GPU is usable, else the CPU; asking
+        for CUDA where there is none is a :class:`ConfigError`, not a silent CPU run."""
         import torch
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise ConfigError(f"device {self.device!r}: this machine has no usable CUDA GPU (use --device cpu or auto)")
+            index = int(self.device.partition(":")[2] or 0)
+            if index >= torch.cuda.device_count():
+                raise ConfigError(f"device {self.device!r}: there are {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+        return self.device
 
 
-def _default_config_path() -> Path | None:
-    explicit = os.environ.get("GESTSEARCH_CONFIG")
-    if explicit:
-        return Path(explicit)
+def _config_path(given: Path | None) -> tuple[Path | None, bool]:
+    """The config file to read and whether the user named it (then it must exist)."""
+    if given is not None:
+        return Path(given).expanduser(), True
+    named = os.environ.get("GESTSEARCH_CONFIG")
+    if named:
+        return Path(named).expanduser(), True
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "gestsearch" / "config.toml"
+    return Path(base) / "gestsearch" / "config.toml", False
+
+
+def _read_config(path: Path) -> dict[str, object]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text (TOML files are UTF-8)") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from gestsearch.text import printable
+
 
 class GestsearchError(Exception):
-    """Base class of every error a user can cause (bad file, bad query, wrong index...)."""
+    """Base class of every error a user can cause (bad file, bad query, wrong index...).
+
+    Its message is always printable, whatever file names it quotes.
+    """
+
+    def __str__(self) -> str:
+        return printable(super().__str__())
 
 
 class ConfigError(GestsearchError):
@@ -42,6 +50,14 @@ class QueryError(GestsearchError):
 
 class StoreError(GestsearchError):
     """The index directory is missing, corrupt or locked."""
+
+
+class IndexDamaged(StoreError):
+    """A file inside the index is missing or unreadable; ``gestsearch repair`` restores what it can."""
+
+
+class DiskFull(StoreError):
+    """A write ran out of disk space; the index keeps its last complete state."""
 
 
 class FingerprintMismatch(StoreError):

@@ -18,8 +18,9 @@ Top level:
   - ``video_path`` (str): the source video.
   - ``track`` (int): the speaker track inside that video.
   - ``clip_start_s``, ``clip_end_s`` (float): the indexed clip, seconds of the source video.
-  - ``span_start_s``, ``span_end_s`` (float): the gesture span inside the clip (around
-    the confident word peaks, padded), seconds of the source video, end exclusive.
+  - ``span_start_s``, ``span_end_s`` (float): the gesture span inside the clip (from the
+    first to the last word peak, padded: every peak lies inside it), seconds of the source
+    video, end exclusive.
   - ``score`` (float): the final score, ``(1 - w) * pooled_score + w * coupling_score``.
   - ``pooled_score`` (float): cosine of the mean-pooled query and clip vectors, in [-1, 1].
   - ``coupling_score`` (float or null): word coupling λ, mean over query words of the best
@@ -30,6 +31,13 @@ Top level:
     softmax-over-words spotting score at the peak, in [0, 1]) and ``cosine`` (float,
     the raw word-frame cosine there).
   - ``text`` (str): what is said in the clip (its transcript), empty when unknown.
+  - ``merged_start_s``, ``merged_end_s`` (float or null): when lower-ranked clips of the same
+    speaker track showed the same moment (overlapping windows), they are not listed as hits of
+    their own; this is the span of the hit's clip together with them. Null otherwise.
+  - ``merged_clip_ids`` (list of str): the clips merged into this hit.
+
+- ``notes`` (list of str): what the user should know about the query or the result, e.g. query
+  words the text model cannot spell (left out of the score).
 
 Times are rounded to the millisecond and scores to 6 decimals.
 """
@@ -80,6 +88,9 @@ class Hit:
     coupling_score: float | None
     peaks: list[WordPeak] = field(default_factory=list)
     text: str = ""
+    merged_start_s: float | None = None  # with clips of the same moment (see the module docstring)
+    merged_end_s: float | None = None
+    merged_clip_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -96,6 +107,9 @@ class Hit:
             "coupling_score": None if self.coupling_score is None else _score(self.coupling_score),
             "peaks": [p.to_dict() for p in self.peaks],
             "text": self.text,
+            "merged_start_s": None if self.merged_start_s is None else _time(self.merged_start_s),
+            "merged_end_s": None if self.merged_end_s is None else _time(self.merged_end_s),
+            "merged_clip_ids": list(self.merged_clip_ids),
         }
 
 
@@ -107,6 +121,7 @@ class SearchResult:
     mode: QueryMode
     model: str
     hits: list[Hit] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         check_choice(self.mode, QUERY_MODES, "mode", ValueError)
@@ -119,6 +134,7 @@ class SearchResult:
             "mode": self.mode,
             "model": self.model,
             "hits": [h.to_dict() for h in self.hits],
+            "notes": list(self.notes),
         }
 
 

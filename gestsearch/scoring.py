@@ -127,20 +127,26 @@ def word_peaks(
     ]
 
 
-def gesture_span(
-    peaks: Sequence[WordPeak], n_frames: int, confident: float = 0.5, pad_frames: int = 6
-) -> tuple[int, int]:
-    """Inclusive clip-frame range ``(start, end)`` around the confident peaks.
+def gesture_span(peaks: Sequence[WordPeak], n_frames: int, pad_frames: int = 6) -> tuple[int, int]:
+    """Inclusive clip-frame range ``(start, end)`` that holds every query word's peak.
 
-    Confident peaks have ``strength >= confident``; when there are none, the strongest
-    peak stands alone. The range from the first to the last of them is widened by
-    ``pad_frames`` on each side and clipped to ``[0, n_frames - 1]``. Without any peak
-    the whole clip is returned.
+    The range from the first to the last peak is widened by ``pad_frames`` on each side and
+    clipped to ``[0, n_frames - 1]``: whatever plays or is cut for a hit shows every peak it
+    reports. Without any peak the whole clip is returned.
     """
     if not peaks:
         return 0, n_frames - 1
-    chosen = [p.frame for p in peaks if p.strength >= confident] or [max(peaks, key=lambda p: p.strength).frame]
-    return max(0, min(chosen) - pad_frames), min(n_frames - 1, max(chosen) + pad_frames)
+    frames = [p.frame for p in peaks]
+    return max(0, min(frames) - pad_frames), min(n_frames - 1, max(frames) + pad_frames)
+
+
+def score_map(words: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """(W, n) scores of query words over a clip's frames, for heatmaps: the spotting attention
+    (:func:`word_frame_attention`); for a one-word query, where that softmax over words is 1 at
+    every frame, the word-frame cosine, which shows where the gesture is."""
+    if len(words) == 1:
+        return np.asarray(words, dtype=np.float32) @ np.asarray(frames, dtype=np.float32).T
+    return word_frame_attention(words, frames)
 
 
 def span_seconds(span: tuple[int, int], clip_start_s: float, fps: float = 25.0) -> tuple[float, float]:

@@ -43,6 +43,8 @@ class IndexSummary:
 def find_videos(folder: Path) -> list[Path]:
     """Video files under ``folder`` (recursively), sorted; hidden directories are skipped."""
     if folder.is_file():
+        if folder.suffix.lower() not in VIDEO_EXTENSIONS:
+            raise GestsearchError(f"{folder}: not a video (give a folder, or a file ending in {', '.join(VIDEO_EXTENSIONS)})")
         return [folder]
     return sorted(
         p for p in folder.rglob("*")
@@ -86,16 +88,18 @@ def index_folder(
                 summary.skipped.append(str(path))
             else:
                 todo.append((path, digest))
-        frames_total = sum(_frame_estimate(p) for p, _ in todo) or None
+        # frames to embed: the files' own counts until a file's speaker tracks are known
+        estimates = {p: _frame_estimate(p) for p, _ in todo}
         progress(Update(FILES_TASK, 0, len(todo)))
-        progress(Update(FRAMES_TASK, 0, frames_total))
+        progress(Update(FRAMES_TASK, 0, sum(estimates.values()) or None))
         frames_done = 0
         for done, (path, digest) in enumerate(todo):
             progress(Update(FILES_TASK, done, len(todo), info=path.name))
             record = video_record(path, digest, embedder.info.fingerprint)
 
-            def frames(event: ProgressEvent, base: int = frames_done) -> None:
-                progress(Update(FRAMES_TASK, base + event.done, frames_total))
+            def frames(event: ProgressEvent, base: int = frames_done, path: Path = path) -> None:
+                estimates[path] = event.total or estimates[path]
+                progress(Update(FRAMES_TASK, base + event.done, sum(estimates.values())))
 
             try:
                 result = embed_video(path, record, embedder, track_mode, policy, chunk_frames, asr_model, frames)
@@ -110,7 +114,8 @@ def index_folder(
                 summary.clips += len(result.clips)
                 summary.frames += result.frames
                 summary.notes.extend(result.notes)
-                frames_done += result.frames
+            frames_done += estimates[path]  # the file's tracks, or its estimate when it failed
+            progress(Update(FRAMES_TASK, frames_done, sum(estimates.values())))
             progress(Update(FILES_TASK, done + 1, len(todo), info=path.name))
         if prune:
             present = {str(p) for p in videos}

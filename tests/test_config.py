@@ -15,7 +15,32 @@ def test_precedence(tmp_path, monkeypatch):
     s = Settings.load(config, device="cuda")
     assert s.jegal == Path("/models/jegal.pth") and s.batch_size == 16 and s.device == "cuda"
     monkeypatch.delenv("GESTSEARCH_BATCH_SIZE")
-    assert Settings.load(tmp_path / "absent.toml").batch_size == 256
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "nothing here"))
+    assert Settings.load().batch_size == 256  # no config file at the default place: defaults
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_a_named_config_file_must_exist(tmp_path, monkeypatch, how):
+    """A typo in --config (or GESTSEARCH_CONFIG) must not drop every setting without a word."""
+    absent = tmp_path / "absent.toml"
+    if how == "environment":
+        monkeypatch.setenv("GESTSEARCH_CONFIG", str(absent))
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings.load(absent if how == "option" else None)
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
+def test_device_spellings(device):
+    assert Settings.load(device=device).device == device
+
+
+def test_cuda_without_a_gpu_is_an_error_and_auto_falls_back(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert Settings.load(device="auto").torch_device() == "cpu"
+    with pytest.raises(ConfigError, match="no usable CUDA GPU"):
+        Settings.load(device="cuda").torch_device()
 
 
 def test_default_config_location(tmp_path, monkeypatch):
@@ -29,10 +54,18 @@ def test_default_config_location(tmp_path, monkeypatch):
 @pytest.mark.parametrize("content, message", [
     ("batch_size = 0", "invalid value for batch_size"),
     ("colour = 'red'", "unknown setting"),
-    ("this is not toml", "cannot read config file"),
+    ("this is not toml", "is not valid TOML"),
+    ("device = 'tpu:9'", "invalid value for device"),
 ])
 def test_bad_config(tmp_path, content, message):
     config = tmp_path / "config.toml"
     config.write_text(content)
     with pytest.raises(ConfigError, match=message):
+        Settings.load(config)
+
+
+def test_a_config_file_that_is_not_utf8(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_bytes(b"\xff\xfe batch_size = 3")
+    with pytest.raises(ConfigError, match="not UTF-8"):
         Settings.load(config)

@@ -14,7 +14,7 @@ PACKAGES = ("gestsearch", "indexer", "cli")  # lowest first: each may import onl
 
 # Lowest first. A module may import modules of its own layer or of lower ones.
 LAYERS = (
-    ("constants", "errors", "types", "atomic", "progress", "results"),  # leaves: numbers, errors, modes, records
+    ("constants", "text", "errors", "types", "atomic", "progress", "results"),  # leaves: numbers, text, errors, modes, records
     ("config", "assets"),
     ("media", "synth"),  # media files in and out
     ("models", "features"),

@@ -16,6 +16,7 @@ from gestsearch.scoring import (
     fuse,
     gesture_span,
     l2_normalize,
+    score_map,
     span_seconds,
     word_frame_attention,
     word_peaks,
@@ -113,15 +114,25 @@ def peak(frame: int, strength: float) -> WordPeak:
     return WordPeak(word="w", frame=frame, time_s=frame / 25, strength=strength, cosine=0.0)
 
 
-def test_gesture_span_covers_confident_peaks_padded_and_clipped() -> None:
+def test_gesture_span_holds_every_peak_padded_and_clipped() -> None:
+    """Whatever plays or is cut for a hit shows every word peak it reports, weak ones too."""
     peaks = [peak(20, 0.9), peak(40, 0.6), peak(70, 0.2)]
-    assert gesture_span(peaks, n_frames=75) == (14, 46)
-    assert gesture_span(peaks, n_frames=75, pad_frames=0) == (20, 40)
+    assert gesture_span(peaks, n_frames=75) == (14, 74)
+    assert gesture_span(peaks, n_frames=75, pad_frames=0) == (20, 70)
     assert gesture_span([peak(2, 0.9), peak(73, 0.8)], n_frames=75) == (0, 74)
+    assert gesture_span([peak(30, 0.3)], n_frames=75, pad_frames=5) == (25, 35)
 
 
-def test_gesture_span_without_confident_peak_uses_the_strongest() -> None:
-    assert gesture_span([peak(20, 0.3), peak(50, 0.4)], n_frames=75, pad_frames=5) == (45, 55)
+def test_one_word_score_maps_show_the_cosine_over_time() -> None:
+    rng = np.random.default_rng(0)
+    frames = l2_normalize(rng.normal(size=(30, 8)))
+    word = l2_normalize(rng.normal(size=(1, 8)))
+    assert np.allclose(score_map(word, frames), word @ frames.T)  # not the softmax over one word, 1 everywhere
+    two = l2_normalize(rng.normal(size=(2, 8)))
+    assert np.allclose(score_map(two, frames).sum(0), 1.0, atol=1e-5)
+
+
+def test_gesture_span_of_no_peak_is_the_clip() -> None:
     assert gesture_span([], n_frames=75) == (0, 74)
 
 
@@ -133,12 +144,12 @@ def test_search_result_to_dict_has_the_documented_schema() -> None:
     peaks = [WordPeak("take", 3, 12.1200004, 0.91234567, 0.4), WordPeak("walk", 9, 12.36, 0.5, 0.3)]
     hit = Hit(1, "v#0", "/videos/v.mp4", 0, 12.0, 15.0, 12.0, 12.64, 0.7, 0.6, 0.8, peaks, "take a walk")
     doc = SearchResult("take a walk", "text", "seed1", [hit]).to_dict()
-    assert list(doc) == ["schema", "query", "mode", "model", "hits"]
+    assert list(doc) == ["schema", "query", "mode", "model", "hits", "notes"]  # fields are only ever added
     assert doc["schema"] == SCHEMA == "gestsearch.search/1"
     (h,) = doc["hits"]
     assert list(h) == [
         "rank", "clip_id", "video_path", "track", "clip_start_s", "clip_end_s", "span_start_s", "span_end_s",
-        "score", "pooled_score", "coupling_score", "peaks", "text",
+        "score", "pooled_score", "coupling_score", "peaks", "text", "merged_start_s", "merged_end_s", "merged_clip_ids",
     ]  # fmt: skip
     assert h["peaks"][0] == {"word": "take", "frame": 3, "time_s": 12.12, "strength": 0.912346, "cosine": 0.4}
     assert json.loads(json.dumps(doc)) == doc

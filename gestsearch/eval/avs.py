@@ -36,7 +36,7 @@ import numpy as np
 from gestsearch.atomic import atomic_path
 from gestsearch.constants import FPS, SAMPLES_PER_FRAME, SPOT_FRAME_MARGIN, SPOT_THRESHOLD
 from gestsearch.embedding import Embedder, normalise
-from gestsearch.errors import EvalError, TrackNotFound
+from gestsearch.errors import EvalError, GestsearchError, TrackNotFound
 from gestsearch.eval.metrics import retrieval_metrics, retrieval_ranks, similarity_matrix, spotting_attention, spotting_correct
 from gestsearch.ingest import clip_record, video_record
 from gestsearch.media import Track, iter_track_frames, load_audio, probe, speaker_tracks
@@ -48,6 +48,8 @@ from gestsearch.store import ClipRecord, GestureStore, content_hash, exact_searc
 from gestsearch.types import CONTENT_MODALITIES, ContentModalities, ManifestKind, check_choice
 
 NO_MEDIA = "no media file"
+MIN_RELIABLE_CLIPS = 30  # below this, reports carry a caveat
+LENGTH_TOLERANCE_FRAMES = 3  # a clip's video may differ this much from the manifest's length before it is flagged
 EMBED_TASK = "embedding"  # the progress task of the gallery, one unit per clip
 
 
@@ -59,6 +61,7 @@ class Gallery:
     clip_ids: list[int]
     gestures: list[np.ndarray]  # (T_i, 512) normalised frame vectors
     content: list[np.ndarray]  # (W_i, 512) normalised word vectors
+    flagged: dict[str, str] = field(default_factory=dict)  # filename → what looks wrong (kept in the figures)
 
 
 @dataclass
@@ -70,9 +73,18 @@ class EvalReport:
     missing_reasons: dict[str, str]  # filename → why: no media file, no such speaker track...
     modalities: ContentModalities
     model: str
+    flagged: dict[str, str]  # filename → what looks wrong with its media (the row is still evaluated)
+
+    @property
+    def caveat(self) -> str | None:
+        """A warning when there are too few clips for the figures to mean much."""
+        if self.n_evaluated >= MIN_RELIABLE_CLIPS:
+            return None
+        return (f"only {self.n_evaluated} clips were evaluated: figures over fewer than {MIN_RELIABLE_CLIPS} "
+                "clips move by several points with each clip")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "caveat": self.caveat}
 
 
 @dataclass
@@ -141,7 +153,7 @@ def evaluate_retrieval(
     official_ks = (5, 10, 25, 50)
     return RetrievalReport(
         manifest=str(csv_path), n_manifest=n + len(g.missing), n_evaluated=n, missing=g.missing,
-        missing_reasons=g.missing_reasons, modalities=modalities, model=embedder.info.name,
+        missing_reasons=g.missing_reasons, modalities=modalities, model=embedder.info.name, flagged=g.flagged,
         official={"S→G": retrieval_metrics(official_s2g, official_ks), "G→S": retrieval_metrics(official_g2s, official_ks)},
         engine={"S→G": retrieval_metrics(engine_s2g), "G→S": retrieval_metrics(engine_g2s)},
         candidates=candidates, coupling_weight=coupling_weight, ranks=ranks,
@@ -173,7 +185,7 @@ def evaluate_spotting(
         correct.append(ok)
     return SpottingReport(
         manifest=str(csv_path), n_manifest=len(g.rows) + len(g.missing), n_evaluated=len(g.rows), missing=g.missing,
-        missing_reasons=g.missing_reasons, modalities=modalities, model=embedder.info.name, accuracy=100.0 * float(np.mean(correct)),
+        missing_reasons=g.missing_reasons, modalities=modalities, model=embedder.info.name, flagged=g.flagged, accuracy=100.0 * float(np.mean(correct)),
         threshold=threshold, frame_margin=frame_margin, per_clip=per_clip,
     )
 
@@ -204,7 +216,7 @@ def build_gallery(
     left_out = {id(row): NO_MEDIA for row in missing}
     cache = _content_cache_path(db, csv_path, modalities, embedder.info.fingerprint)
     cached = dict(np.load(cache, allow_pickle=False)) if cache.is_file() else {}
-    kept, clip_ids, gestures, content = [], [], [], []
+    kept, clip_ids, gestures, content, flagged = [], [], [], [], {}
     for i, (row, media) in enumerate(found):
         progress(Update(EMBED_TASK, i, len(found)))
         try:
@@ -212,13 +224,21 @@ def build_gallery(
         except TrackNotFound as e:
             left_out[id(row)] = str(e)
             continue
+        key = f"{clip.clip_id}"
+        if key not in cached:
+            try:
+                cached[key] = _content(row, media, clip, embedder, modalities)
+            except GestsearchError as e:  # e.g. audio shorter than the row's words: this row only
+                left_out[id(row)] = f"{media.audio or media.video}: {e}"
+                store.remove_videos([media.key])  # the engine protocol searches the store: gallery clips only
+                continue
         kept.append(row)
         clip_ids.append(clip.clip_id)
         gestures.append(clip.frames.astype(np.float32))
-        key = f"{clip.clip_id}"
-        if key not in cached:
-            cached[key] = _content(row, media, clip, embedder, modalities)
         content.append(cached[key])
+        mismatch = None if media.raw else _length_mismatch(row, clip)  # a raw track may cover part of its segment
+        if mismatch:
+            flagged[row.filename] = mismatch
     progress(Update(EMBED_TASK, len(found), len(found)))
     missing_rows = [row for row in rows if id(row) in left_out]
     reasons = {row.filename: left_out[id(row)] for row in missing_rows}
@@ -228,7 +248,16 @@ def build_gallery(
     with atomic_path(cache) as tmp:
         np.savez(tmp, **cached)
     store.refresh_ann()
-    return Gallery(kept, [row.filename for row in missing_rows], reasons, clip_ids, gestures, content)
+    return Gallery(kept, [row.filename for row in missing_rows], reasons, clip_ids, gestures, content, flagged)
+
+
+def _length_mismatch(row: ManifestRow, clip: ClipRecord) -> str | None:
+    """Why the clip's video does not look like the manifest's segment, or None."""
+    expected = row.num_frames if row.num_frames is not None else round((row.end_time - row.start_time) * FPS)
+    frames = clip.end_frame - clip.start_frame + 1
+    if abs(frames - expected) <= LENGTH_TOLERANCE_FRAMES:
+        return None
+    return f"the video has {frames} frames, the manifest says {expected}"
 
 
 def segment_tracks(media: ClipMedia) -> list[Track]:

@@ -1,22 +1,26 @@
 """Exports of a search result: JSON, CSV, WebVTT, ELAN (.eaf), mp4 cuts, heatmaps, an HTML report.
 
 Each format is an :class:`Exporter` registered by name in :data:`EXPORTERS`;
-:func:`export_results` writes the chosen ones into a folder.
+:func:`export_results` writes the chosen ones into a folder, replacing the folder's previous
+export (its files are listed in the manifest :data:`MANIFEST_NAME`).
 """
 
 from gestsearch.export.base import Exporter
 from gestsearch.export.csv_export import CSV_COLUMNS, write_csv
 from gestsearch.export.eaf import write_eaf
-from gestsearch.export.heatmap import heatmap_png
+from gestsearch.export.heatmap import heatmap_png, hit_title
 from gestsearch.export.json_export import write_json
+from gestsearch.export.manifest import MANIFEST_NAME, read_manifest
 from gestsearch.export.registry import (
     DEFAULT_EXPORTS,
     EXPORT_FORMATS,
     EXPORTERS,
+    check_formats,
+    export_dir,
     export_results,
 )
 from gestsearch.export.report import ReportQuery, write_report
-from gestsearch.export.tiers import HITS_TIER, PEAKS_TIER, annotations
+from gestsearch.export.tiers import annotations, hits_tier, peaks_tier
 from gestsearch.export.vtt import write_vtt
 
 __all__ = [
@@ -24,13 +28,18 @@ __all__ = [
     "DEFAULT_EXPORTS",
     "EXPORTERS",
     "EXPORT_FORMATS",
-    "HITS_TIER",
-    "PEAKS_TIER",
+    "MANIFEST_NAME",
     "Exporter",
     "ReportQuery",
     "annotations",
+    "check_formats",
+    "export_dir",
     "export_results",
     "heatmap_png",
+    "hit_title",
+    "hits_tier",
+    "peaks_tier",
+    "read_manifest",
     "write_csv",
     "write_eaf",
     "write_json",

@@ -1,4 +1,11 @@
-"""ELAN (.eaf): one ELAN 3.0 document per source video, linking the video as its media."""
+"""ELAN (.eaf): one ELAN 3.0 document per source video, linking the video as its media.
+
+The document links the video by the path the hit gives, made absolute but not resolved: a
+symlinked video stays linked through its link (``MEDIA_URL``, ``file://`` with the path's real
+bytes percent-encoded, and ``RELATIVE_MEDIA_URL``, relative to the .eaf). Its tiers are per query
+and per speaker track (:mod:`gestsearch.export.tiers`), each with ``PARTICIPANT`` ``track N``, so
+ELAN shows every hit of the video on its timeline, speaker by speaker.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ from pathlib import Path
 
 from gestsearch.atomic import atomic_path
 from gestsearch.export.base import Exporter, ScoreMaps
-from gestsearch.export.tiers import Annotation, annotations, per_video
+from gestsearch.export.tiers import Annotation, annotations, participant, per_video
 from gestsearch.results import SearchResult
 
 # MIME_TYPE of the media descriptor by media file suffix; any other suffix gets "unknown".
@@ -30,7 +37,11 @@ MIME_TYPES = {
 
 
 def write_eaf(result: SearchResult, out_dir: Path | str) -> list[Path]:
-    """One ELAN 3.0 document per source video (``<video stem>.eaf``) linking the video as media."""
+    """One ELAN 3.0 document per source video (``<video stem>.eaf``) linking the video as media.
+
+    Tiers ``{query} — track N`` (hit spans) and ``{query} — track N — word peaks`` per speaker
+    track, ``PARTICIPANT`` ``track N``; see the module docstring.
+    """
     paths = []
     for path, hits in per_video(result.hits, Path(out_dir), ".eaf"):
         tree = _eaf_tree(annotations(result.query, hits), Path(hits[0].video_path), path.parent)
@@ -63,12 +74,15 @@ def _eaf_tree(items: Sequence[Annotation], video: Path, eaf_dir: Path) -> ET.Ele
         },
     )
     header = ET.SubElement(root, "HEADER", {"MEDIA_FILE": "", "TIME_UNITS": "milliseconds"})
-    relative = urllib.parse.quote(Path(os.path.relpath(video.resolve(), eaf_dir.resolve())).as_posix())
+    # absolute(), not resolve(): resolving would link a symlink's target instead of the path given.
+    # Both URLs percent-encode the path's bytes (os.fsencode), so file names that are not UTF-8 survive.
+    video = video.absolute()
+    relative = urllib.parse.quote(os.fsencode(Path(os.path.relpath(video, eaf_dir.absolute())).as_posix()))
     ET.SubElement(
         header,
         "MEDIA_DESCRIPTOR",
         {
-            "MEDIA_URL": video.resolve().as_uri(),
+            "MEDIA_URL": video.as_uri(),
             "MIME_TYPE": MIME_TYPES.get(video.suffix.lower(), "unknown"),
             "RELATIVE_MEDIA_URL": relative if relative.startswith("../") else f"./{relative}",
         },
@@ -86,7 +100,11 @@ def _eaf_tree(items: Sequence[Annotation], video: Path, eaf_dir: Path) -> ET.Ele
     tiers: dict[str, ET.Element] = {}
     for i, a in enumerate(items):
         if a.tier not in tiers:
-            tiers[a.tier] = ET.SubElement(root, "TIER", {"LINGUISTIC_TYPE_REF": "default-lt", "TIER_ID": a.tier})
+            tiers[a.tier] = ET.SubElement(
+                root,
+                "TIER",
+                {"LINGUISTIC_TYPE_REF": "default-lt", "PARTICIPANT": participant(a.hit.track), "TIER_ID": a.tier},
+            )
         alignable = ET.SubElement(
             ET.SubElement(tiers[a.tier], "ANNOTATION"),
             "ALIGNABLE_ANNOTATION",

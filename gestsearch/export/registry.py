@@ -12,6 +12,7 @@ from gestsearch.export.csv_export import CsvExporter
 from gestsearch.export.eaf import EafExporter
 from gestsearch.export.heatmap import HeatmapExporter
 from gestsearch.export.json_export import JsonExporter
+from gestsearch.export.manifest import remove_previous_export, write_manifest
 from gestsearch.export.mp4 import Mp4Exporter
 from gestsearch.export.vtt import VttExporter
 from gestsearch.results import SearchResult
@@ -22,6 +23,28 @@ EXPORTERS: dict[str, Exporter] = {
 }
 EXPORT_FORMATS = tuple(EXPORTERS)
 DEFAULT_EXPORTS = ("json", "mp4", "heatmap")
+
+
+def check_formats(formats: Iterable[str]) -> list[str]:
+    """The formats, each once; a :class:`ConfigError` naming any that is not one of :data:`EXPORT_FORMATS`."""
+    formats = list(dict.fromkeys(formats))
+    unknown = [f for f in formats if f not in EXPORTERS]
+    if unknown:
+        raise ConfigError(f"unknown export format(s) {', '.join(unknown)}; choose from {', '.join(EXPORT_FORMATS)}")
+    return formats
+
+
+def export_dir(path: Path | str) -> Path:
+    """The export folder ``path``, created if needed; a :class:`ConfigError` when it is a file or
+    cannot be made. Call it before a search, so a bad target fails before any work is done."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"cannot export to {path}: it is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create the export folder {path}: {e.strerror or e}") from None
+    return path
 
 
 def export_results(
@@ -38,21 +61,28 @@ def export_results(
     ``json``: ``results.json``; ``csv``: ``results.csv``; ``eaf``/``vtt``: one file per video.
     Files come hit by hit first (each hit's mp4, then its heatmap), then results.json,
     results.csv and the EAF and VTT files (see :class:`Exporter`).
+
+    An export replaces the previous one in the folder: the files the folder's manifest
+    (``.gestsearch-export.json``, :mod:`~gestsearch.export.manifest`) lists are removed first, and
+    the manifest then lists this export's files. Files no export wrote stay.
     """
-    formats = list(dict.fromkeys(formats))
-    unknown = [f for f in formats if f not in EXPORTERS]
-    if unknown:
-        raise ConfigError(f"unknown export format(s) {', '.join(unknown)}; choose from {', '.join(EXPORT_FORMATS)}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    formats = check_formats(formats)
+    out_dir = export_dir(out_dir)
     chosen = sorted((EXPORTERS[f] for f in formats), key=lambda e: e.order)
     per_hit = [e for e in chosen if e.per_hit]
+    remove_previous_export(out_dir)
     written: list[Path] = []
+    write_manifest(out_dir, written)
+
+    def run(exporter: Exporter, part: SearchResult) -> None:
+        written.extend(exporter.write(part, out_dir, score_maps))
+        write_manifest(out_dir, written)  # at once: a failed export is still cleaned up by the next
+
     for hit in result.hits:
         one = replace(result, hits=[hit])
         for exporter in per_hit:
-            written += exporter.write(one, out_dir, score_maps)
+            run(exporter, one)
     for exporter in chosen:
         if not exporter.per_hit:
-            written += exporter.write(result, out_dir, score_maps)
+            run(exporter, result)
     return written

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import html
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gestsearch.atomic import write_text
 from gestsearch.results import SearchResult
+from gestsearch.text import printable
 
 
 @dataclass
@@ -20,7 +22,8 @@ class ReportQuery:
 
 
 def write_report(queries: list[ReportQuery], path: Path, title: str = "gestsearch results") -> Path:
-    """Write the page; media are linked by paths relative to the page."""
+    """Write the page; media are linked by paths relative to the page (percent-encoded bytes, so any
+    file name works; names are shown with undecodable bytes as ``\\xNN``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sections = [_section(q, path.parent) for q in queries]
     page = f"""<!DOCTYPE html>
@@ -60,25 +63,28 @@ for (const v of document.querySelectorAll("video[data-start]")) {{
 def _section(query: ReportQuery, base: Path) -> str:
     r = query.result
     hits = "".join(_hit(h, query, base) for h in r.hits) or "<p>No hits.</p>"
-    return f'<section class="query"><h2>{html.escape(r.mode)} query: “{html.escape(r.query)}”</h2>{hits}</section>'
+    return f'<section class="query"><h2>{html.escape(r.mode)} query: “{html.escape(printable(r.query))}”</h2>{hits}</section>'
 
 
 def _hit(hit, query: ReportQuery, base: Path) -> str:
     video = _relative(Path(hit.video_path), base)
     src = f"{video}#t={hit.span_start_s:.2f},{hit.span_end_s:.2f}"
-    peaks = ", ".join(f"{html.escape(p.word)} @ {p.time_s:.2f} s ({p.strength:.2f})" for p in hit.peaks)
+    peaks = ", ".join(f"{html.escape(printable(p.word))} @ {p.time_s:.2f} s ({p.strength:.2f})" for p in hit.peaks)
     heatmap = query.heatmaps.get(hit.clip_id)
     image = f'<img src="{html.escape(_relative(heatmap, base))}" alt="heatmap of query words over frames">' if heatmap else ""
-    check = query.checks.get(hit.clip_id, "")
+    check = printable(query.checks.get(hit.clip_id, ""))
     verdict = f'<div class="{"ok" if check.startswith("✓") else "bad"}">{html.escape(check)}</div>' if check else ""
     return f"""<div class="hit" data-rank="{hit.rank}">
 <video controls preload="metadata" src="{html.escape(src)}" data-start="{hit.span_start_s:.3f}" data-end="{hit.span_end_s:.3f}"></video>
-<div class="meta"><b>#{hit.rank}</b> score {hit.score:.3f} — {html.escape(Path(hit.video_path).name)}<br>
+<div class="meta"><b>#{hit.rank}</b> score {hit.score:.3f} — {html.escape(printable(Path(hit.video_path).name))}<br>
 gesture {hit.span_start_s:.2f}–{hit.span_end_s:.2f} s (clip {hit.clip_start_s:.2f}–{hit.clip_end_s:.2f} s)<br>
-word peaks: {peaks or "–"}<br>“{html.escape(hit.text)}”{verdict}</div>
+word peaks: {peaks or "–"}<br>“{html.escape(printable(hit.text))}”{verdict}</div>
 {image}
 </div>"""
 
 
 def _relative(target: Path, base: Path) -> str:
-    return Path(os.path.relpath(Path(target).resolve(), base.resolve())).as_posix()
+    """``target`` relative to ``base`` as a URL path: its bytes percent-encoded (``#``, ``?``, spaces
+    and bytes that are not UTF-8 included)."""
+    relative = Path(os.path.relpath(Path(target).resolve(), base.resolve())).as_posix()
+    return urllib.parse.quote(os.fsencode(relative))

@@ -1,10 +1,14 @@
-"""The annotation layout shared by the EAF, CSV and WebVTT exports, and the exports' file names.
+"""The annotation layout shared by the EAF and WebVTT exports, and the exports' file names and text.
 
-Annotations live on the source video's timeline in integer milliseconds. Each hit gives one
-annotation over its gesture span on the tier ``gestsearch hits`` (value ``#rank query (score)``)
-and one 1-frame annotation per query word at its peak on ``gestsearch word peaks`` (value
-``word strength``). An ELAN tier cannot hold overlapping annotations, so overlapping ones of one
-video move to numbered extra tiers (``gestsearch hits 2``...).
+Annotations live on the source video's timeline in integer milliseconds, on tiers per query
+and per speaker track. Each hit gives one annotation over its gesture span on the tier
+``{query} — track N`` (:func:`hits_tier`, value ``#rank query (score)``) and one 1-frame
+annotation per query word at its peak on ``{query} — track N — word peaks`` (:func:`peaks_tier`,
+value ``word strength``). An ELAN tier cannot hold overlapping annotations, so overlapping ones
+of one tier move to numbered extra tiers (``{query} — track N (2)``...).
+
+Text that goes into a file passes :func:`file_text`: file-name bytes that are not UTF-8 (lone
+surrogates in Python) are shown as ``\\xNN``, since no UTF-8 file can hold them.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from pathlib import Path
 
 from gestsearch.constants import FPS
 from gestsearch.results import Hit
+from gestsearch.text import printable
 
-HITS_TIER = "gestsearch hits"
-PEAKS_TIER = "gestsearch word peaks"
+# Characters XML 1.0 cannot hold (C0 controls but tab, newline, carriage return; U+FFFE, U+FFFF).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -32,18 +37,45 @@ class Annotation:
     hit: Hit
 
 
+def hits_tier(query: str, track: int) -> str:
+    """The tier of the hit spans of ``query`` on speaker track ``track``."""
+    return f"{file_text(query)} — {participant(track)}"
+
+
+def peaks_tier(query: str, track: int) -> str:
+    """The tier of the word peaks of ``query`` on speaker track ``track``."""
+    return f"{hits_tier(query, track)} — word peaks"
+
+
+def participant(track: int) -> str:
+    """The speaker a track's tiers belong to (ELAN's ``PARTICIPANT``): ``track N``."""
+    return f"track {track}"
+
+
 def annotations(query: str, hits: Sequence[Hit], with_peaks: bool = True) -> list[Annotation]:
-    """The hit (and word-peak) annotations of hits from ONE video, on non-overlapping tiers."""
-    spans = [
-        Annotation(HITS_TIER, *_interval_ms(h.span_start_s, h.span_end_s), f"#{h.rank} {query} ({h.score:.3f})", h)
-        for h in hits
-    ]
-    peaks = [
-        Annotation(PEAKS_TIER, *_interval_ms(p.time_s, p.time_s + 1 / FPS), f"{p.word} {p.strength:.2f}", h)
-        for h in hits
-        for p in h.peaks
-    ]
-    return _spread(spans) + (_spread(peaks) if with_peaks else [])
+    """The hit (and word-peak) annotations of hits from ONE video, on non-overlapping tiers.
+
+    Tiers come track by track (lowest track first): the track's hit tiers, then its peak tiers.
+    """
+    label = file_text(query)
+    items: list[Annotation] = []
+    for track in sorted({h.track for h in hits}):
+        on_track = [h for h in hits if h.track == track]
+        spans = [
+            Annotation(
+                hits_tier(query, track), *_interval_ms(h.span_start_s, h.span_end_s), f"#{h.rank} {label} ({h.score:.3f})", h
+            )
+            for h in on_track
+        ]
+        peaks = [
+            Annotation(
+                peaks_tier(query, track), *_interval_ms(p.time_s, p.time_s + 1 / FPS), f"{file_text(p.word)} {p.strength:.2f}", h
+            )
+            for h in on_track
+            for p in h.peaks
+        ]
+        items += _spread(spans) + (_spread(peaks) if with_peaks else [])
+    return items
 
 
 def by_video(hits: Iterable[Hit]) -> dict[str, list[Hit]]:
@@ -80,6 +112,12 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:80] or "clip"
 
 
+def file_text(text: str) -> str:
+    """``text`` as it can be written into a UTF-8 text or XML file: undecodable file-name bytes
+    as ``\\xNN`` (:func:`~gestsearch.errors.printable`), characters XML cannot hold dropped."""
+    return _NOT_XML.sub("", printable(str(text)))
+
+
 def _spread(items: list[Annotation]) -> list[Annotation]:
     """Move overlapping annotations of one tier to numbered extra tiers (greedy, by start time)."""
     lane_ends: list[int] = []
@@ -89,7 +127,7 @@ def _spread(items: list[Annotation]) -> list[Annotation]:
         if lane == len(lane_ends):
             lane_ends.append(a.end_ms)
         lane_ends[lane] = a.end_ms
-        tier = a.tier if lane == 0 else f"{a.tier} {lane + 1}"
+        tier = a.tier if lane == 0 else f"{a.tier} ({lane + 1})"
         spread.append(Annotation(tier, a.begin_ms, a.end_ms, a.value, a.hit))
     return spread
 

@@ -16,22 +16,23 @@ import numpy as np
 
 from gestsearch.constants import FPS, SAMPLES_PER_FRAME
 from gestsearch.embedding import Embedder, normalise
-from gestsearch.errors import GestsearchError
+from gestsearch.errors import GestsearchError, TranscriptError
 from gestsearch.ingest.spans import ClipPolicy, Span, phrase_spans, window_spans
 from gestsearch.media import Track, Transcript, iter_track_frames, load_audio, load_transcript, probe, speaker_tracks
 from gestsearch.progress import Progress, Update, silent
-from gestsearch.store import ClipRecord, VideoRecord, clip_id_for, video_id_for
+from gestsearch.store import ClipRecord, VideoRecord, clip_id_for, covered_frames, video_id_for
 from gestsearch.types import Boundary, TrackMode
 
 FRAMES_TASK = "frames"  # the progress task embed_video advances, one unit per embedded frame
+MAX_WORDS_PER_SECOND = 8  # fast speech is 4-5 words a second
 
 
 @dataclass
 class VideoClips:
     clips: list[ClipRecord]
     n_tracks: int
-    frames: int  # frames embedded (all tracks)
-    notes: list[str]  # e.g. tracks with little visible gesturing
+    frames: int  # of video the clips hold, each frame once (store.records.covered_frames)
+    notes: list[str]  # e.g. transcript words the clips could not use
 
 
 def video_record(path: Path, digest: str, fingerprint: str, key: str | None = None) -> VideoRecord:
@@ -98,26 +99,45 @@ def embed_video(
 ) -> VideoClips:
     """All clips of one video: per speaker track, gesture frames and (with speech) content.
 
-    ``progress`` sees :data:`FRAMES_TASK` events counting the frames embedded so far.
+    ``progress`` sees :data:`FRAMES_TASK` events: the frames embedded so far, of all the tracks'
+    frames (known once the tracks are found; a frame in two people's tracks counts twice).
     """
     progress = progress or silent
     audio = load_audio(path)
     transcript = load_transcript(path, audio, asr_model)
+    notes = _check_words(path, transcript, probe(path).n_frames)
     tracks = speaker_tracks(path, mode=track_mode)
     if not tracks:
         raise GestsearchError(f"{path}: no speaker found")
+    total = sum(track.n_frames for track in tracks)
     clips: list[ClipRecord] = []
-    notes: list[str] = []
-    frames = 0
+    embedded = 0
     for track in tracks:
         chunks = embedder.gesture_stream(iter_track_frames(path, track, chunk_frames))
-        gestures = np.concatenate(list(_counted(chunks, frames, progress)))
-        frames += len(gestures)
-        if track.low_gesture:
-            notes.append(f"{path} track {track.index}: hands visible in only {track.hand_fraction:.0%} of frames")
+        gestures = np.concatenate(list(_counted(chunks, embedded, total, progress)))
+        embedded += len(gestures)
         for span in _spans(track, transcript, policy):
             clips.append(_clip(record, track, span, gestures, embedder, audio, transcript))
+    frames = covered_frames((c.video_id, c.track, c.start_frame, c.end_frame) for c in clips)
     return VideoClips(clips, len(tracks), frames, notes)
+
+
+def _check_words(path: Path, transcript: Transcript | None, n_frames: int) -> list[str]:
+    """Notes on transcript words the clips cannot use; a :class:`TranscriptError` for a transcript
+    that cannot be this video's (far more words than anyone speaks in its time)."""
+    if transcript is None or not transcript.words:
+        return []
+    seconds = n_frames / FPS
+    words = len(transcript.words)
+    if words > MAX_WORDS_PER_SECOND * max(seconds, 1.0):
+        raise TranscriptError(
+            f"{path}: its transcript ({transcript.source}) has {words} words for {seconds:.1f} s of video, "
+            f"more than {MAX_WORDS_PER_SECOND} a second: it is not a transcript of this video"
+        )
+    late = sum(w.start_frame >= n_frames for w in transcript.words)
+    if not late:
+        return []
+    return [f"{path}: {late} of {words} transcript words start after the video ends ({seconds:.2f} s) and were dropped"]
 
 
 def _spans(track: Track, transcript: Transcript | None, policy: ClipPolicy) -> list[Span]:
@@ -151,8 +171,8 @@ def _clip(
     return clip_record(video, track.index, span.start_frame, span.end_frame, frames, content, span.words, text)
 
 
-def _counted(chunks: Iterable[np.ndarray], done: int, progress: Progress) -> Iterator[np.ndarray]:
+def _counted(chunks: Iterable[np.ndarray], done: int, total: int, progress: Progress) -> Iterator[np.ndarray]:
     for chunk in chunks:
         done += len(chunk)
-        progress(Update(FRAMES_TASK, done))
+        progress(Update(FRAMES_TASK, done, total))
         yield chunk

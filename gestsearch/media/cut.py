@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from gestsearch.atomic import atomic_path
 from gestsearch.constants import FPS
 from gestsearch.errors import MediaError
 
@@ -32,23 +33,22 @@ def cut_clip(
     video_path, out_path = Path(video_path), Path(out_path)
     if not 0 <= start_s < end_s:
         raise MediaError(video_path, f"cannot cut the empty span {start_s:.3f}-{end_s:.3f} s")
-    try:
-        with ExitStack() as stack:
-            src = stack.enter_context(av.open(str(video_path)))
-            sound = Path(audio_path) if audio_path is not None else _sound_source(video_path, bool(src.streams.audio))
-            audio_in = stack.enter_context(av.open(str(sound))) if sound is not None else None
-            dst = stack.enter_context(av.open(str(out_path), "w", format="mp4"))
-            video_out = _add_video_stream(dst, src.streams.video[0])
-            audio_out = _add_audio_stream(dst, audio_in.streams.audio[0]) if audio_in is not None else None
-            n_frames = _copy_video(src, video_out, dst, start_s, end_s)
-            if audio_in is not None:
-                _copy_audio(audio_in, audio_out, dst, start_s, end_s)
-    except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:
-        out_path.unlink(missing_ok=True)
-        raise MediaError(video_path, f"cannot cut {start_s:.3f}-{end_s:.3f} s: {e}") from e
-    if n_frames == 0:
-        out_path.unlink(missing_ok=True)
-        raise MediaError(video_path, f"no video frame between {start_s:.3f} and {end_s:.3f} s")
+    with atomic_path(out_path) as tmp:  # a killed or failed cut leaves no partial mp4 behind
+        try:
+            with ExitStack() as stack:
+                src = stack.enter_context(av.open(str(video_path)))
+                sound = Path(audio_path) if audio_path is not None else _sound_source(video_path, bool(src.streams.audio))
+                audio_in = stack.enter_context(av.open(str(sound))) if sound is not None else None
+                dst = stack.enter_context(av.open(str(tmp), "w", format="mp4"))
+                video_out = _add_video_stream(dst, src.streams.video[0])
+                audio_out = _add_audio_stream(dst, audio_in.streams.audio[0]) if audio_in is not None else None
+                n_frames = _copy_video(src, video_out, dst, start_s, end_s)
+                if audio_in is not None:
+                    _copy_audio(audio_in, audio_out, dst, start_s, end_s)
+        except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:
+            raise MediaError(video_path, f"cannot cut {start_s:.3f}-{end_s:.3f} s: {e}") from e
+        if n_frames == 0:
+            raise MediaError(video_path, f"no video frame between {start_s:.3f} and {end_s:.3f} s")
     return out_path
 
 

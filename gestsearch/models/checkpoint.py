@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -122,9 +123,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: checkpoint file not found")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, pickle with code, random bytes...
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason[:160]})") from e
+    except Exception as e:  # truncated zip, random bytes, pickled code, another format...
+        # PyTorch's own message suggests weights_only=False, which would run code the file carries
+        if isinstance(e, pickle.UnpicklingError) and "GLOBAL" in str(e):
+            reason = "it holds Python objects besides weights, which are never loaded (they could run code)"
+        else:
+            reason = "truncated, damaged or another kind of file"
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint: {reason}") from e
     if not isinstance(data, dict) or not isinstance(data.get("state_dict"), dict):
         raise CheckpointError(f"{path}: no 'state_dict' entry; not a GestSync/JEGAL checkpoint")
     return data

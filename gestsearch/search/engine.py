@@ -13,7 +13,7 @@ so there is no word-level stage 2 in that direction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +29,15 @@ from gestsearch.scoring import (
     coupling_scores,
     fuse,
     gesture_span,
+    score_map,
     span_seconds,
-    word_frame_attention,
     word_peaks,
 )
 from gestsearch.store import ClipRecord, GestureStore
 from gestsearch.types import QueryMode
 
 MAX_QUERY_WORDS = 64
+MERGE_OVERLAP = 0.5  # share of the shorter clip two clips of a track must share to be one moment
 MIN_AUDIO_S = 0.3
 MAX_AUDIO_S = 30.0
 SILENCE_RMS = 1e-3  # full scale = 1.0
@@ -49,6 +50,7 @@ class Query:
     words: list[str]  # one label per vector
     vectors: np.ndarray  # (W, 512) L2-normalised
     exclude: int | None = None  # a clip id not to return (the query clip of a gesture query)
+    notes: list[str] = field(default_factory=list)  # what the user should know about the query
 
 
 @dataclass
@@ -80,8 +82,12 @@ class Searcher:
             raise QueryError("the query is empty: type a word or phrase")
         if len(words) > MAX_QUERY_WORDS:
             raise QueryError(f"the query has {len(words)} words; the limit is {MAX_QUERY_WORDS} (a phrase, not a text)")
-        self._check_known(words)
-        return Query(text.strip(), "text", words, self.embedder.content(words, modalities="t"))
+        unknown = self._unknown(words)
+        if len(unknown) == len(words):
+            raise QueryError("no word of the query is known to the text model (its vocabulary may not cover this script)")
+        notes = [f"'{w}' is not in the text model's vocabulary: left out of the score" for w in dict.fromkeys(words) if w in unknown]
+        words = [w for w in words if w not in unknown]
+        return Query(text.strip(), "text", words, self.embedder.content(words, modalities="t"), notes=notes)
 
     def audio_query(self, path: Path, transcript: str | None = None, asr_model: str | None = None) -> Query:
         audio = load_audio(path, sidecar=False)
@@ -139,12 +145,11 @@ class Searcher:
         label = f"gestures of {Path(path).name} {first / FPS:.2f}-{last / FPS:.2f} s"
         return Query(label, "gesture", [], frames)
 
-    def _check_known(self, words: list[str]) -> None:
-        """Refuse a query none of whose words the text model can spell without <unk>."""
+    def _unknown(self, words: list[str]) -> set[str]:
+        """The words the text model cannot spell without its unknown token: every such word would
+        get one vector shared with all the others, so they are left out rather than matched."""
         tokenizer = self.embedder.jegal.backbone().tokenizer
-        unknown = tokenizer.unk_token_id
-        if all(unknown in tokenizer(w, add_special_tokens=False)["input_ids"] for w in words):
-            raise QueryError("no word of the query is known to the text model (its vocabulary may not cover this script)")
+        return {w for w in words if tokenizer.unk_token_id in tokenizer(w, add_special_tokens=False)["input_ids"]}
 
     # -- ranking ---------------------------------------------------------------------------
     def search(self, query: Query, k: int = DEFAULT_K) -> Ranked:
@@ -155,20 +160,24 @@ class Searcher:
             return self._gesture_to_speech(query, pooled, k)
         n = min(max(self.candidates, k), self.store.clip_count())
         if n == 0:
-            return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, []), {})
+            return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, [], query.notes), {})
         ids, scores = self.store.search_pooled(pooled, n, column="gesture")
         keep = ids[0] >= 0
         clips = self.store.clips_by_ids(ids[0][keep].tolist())
         pooled_scores = scores[0][keep]
         coupling = coupling_scores(query.vectors, [c.frames for c in clips])
         final = fuse(pooled_scores, coupling, self.coupling_weight)
-        order = np.argsort(-final, kind="stable")[:k]
+        order = np.argsort(-final, kind="stable")
         hits, maps = [], {}
-        for rank, i in enumerate(order, 1):
-            hit, attention = self._hit(rank, clips[i], query, float(final[i]), float(pooled_scores[i]), float(coupling[i]))
+        for rank, (i, absorbed) in enumerate(distinct_moments(order, clips, k), 1):
+            hit, scores_map = self._hit(rank, clips[i], query, float(final[i]), float(pooled_scores[i]), float(coupling[i]))
+            if absorbed:
+                merged = [clips[i], *(clips[j] for j in absorbed)]
+                hit = replace(hit, merged_start_s=min(c.start_s for c in merged), merged_end_s=max(c.end_s for c in merged),
+                              merged_clip_ids=[str(c.clip_id) for c in merged[1:]])
             hits.append(hit)
-            maps[hit.clip_id] = attention
-        return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits), maps)
+            maps[hit.clip_id] = scores_map
+        return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits, query.notes), maps)
 
     def _hit(self, rank: int, clip: ClipRecord, query: Query, score: float, pooled: float, coupling: float):
         frames = clip.frames.astype(np.float32)
@@ -179,10 +188,17 @@ class Searcher:
             clip_start_s=clip.start_s, clip_end_s=clip.end_s, span_start_s=start, span_end_s=end,
             score=score, pooled_score=pooled, coupling_score=coupling, peaks=peaks, text=clip.text,
         )
-        return hit, word_frame_attention(query.vectors, frames)
+        return hit, score_map(query.vectors, frames)
 
     def _gesture_to_speech(self, query: Query, pooled: np.ndarray, k: int) -> Ranked:
         ids, scores = self.store.search_pooled(pooled, min(k + 1, max(1, self.store.clip_count())), column="content")
+        notes = list(query.notes)
+        speaking = [i for i in ids[0] if i >= 0 and i != query.exclude]
+        if len(speaking) < k:
+            notes.append(
+                f"only {len(speaking)} clips have speech content (clips indexed with a transcript or word timings); "
+                "gesture → speech ranks clips by what is said in them"
+            )
         hits = []
         clip_ids = [int(i) for i in ids[0] if i >= 0]
         clips = {c.clip_id: c for c in self.store.clips_by_ids(clip_ids)}
@@ -195,4 +211,28 @@ class Searcher:
                 clip_start_s=clip.start_s, clip_end_s=clip.end_s, span_start_s=clip.start_s, span_end_s=clip.end_s,
                 score=float(s), pooled_score=float(s), coupling_score=None, peaks=[], text=clip.text,
             ))
-        return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits[:k]), {})
+        return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits[:k], notes), {})
+
+
+def distinct_moments(order: np.ndarray, clips: list[ClipRecord], k: int) -> list[tuple[int, list[int]]]:
+    """The best ``k`` candidates (``order``: indices into ``clips``, best first) that show distinct
+    moments, each with the lower-ranked candidates it absorbed: clips of the same speaker track
+    that share at least :data:`MERGE_OVERLAP` of the shorter one (the overlapping 4 s windows of
+    a track without transcript would otherwise fill several ranks with one moment)."""
+    kept: list[tuple[int, list[int]]] = []
+    for i in order:
+        home = next((absorbed for best, absorbed in kept if _same_moment(clips[best], clips[i])), None)
+        if home is not None:
+            home.append(int(i))
+        elif len(kept) < k:
+            kept.append((int(i), []))
+        else:
+            break
+    return kept
+
+
+def _same_moment(a: ClipRecord, b: ClipRecord) -> bool:
+    if a.video_id != b.video_id or a.track != b.track:
+        return False
+    shared = min(a.end_s, b.end_s) - max(a.start_s, b.start_s)
+    return shared >= MERGE_OVERLAP * min(a.end_s - a.start_s, b.end_s - b.start_s)

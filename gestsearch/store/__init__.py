@@ -15,9 +15,11 @@ from gestsearch.store.records import (
     VideoRecord,
     clip_id_for,
     content_hash,
+    covered_frames,
     now_iso,
     video_id_for,
 )
+from gestsearch.store.repair import RepairReport, TableRepair, repair_index
 from gestsearch.types import COLUMNS  # re-exported: callers import it from here
 
 __all__ = [
@@ -30,12 +32,16 @@ __all__ = [
     "ClipRecord",
     "GestureStore",
     "IndexInfo",
+    "RepairReport",
+    "TableRepair",
     "VideoRecord",
     "clip_id_for",
     "content_hash",
+    "covered_frames",
     "exact_search",
     "gpu_available",
     "nlist_for",
     "now_iso",
+    "repair_index",
     "video_id_for",
 ]

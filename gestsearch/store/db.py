@@ -15,15 +15,15 @@ from pathlib import Path
 import lancedb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from gestsearch.constants import DIM
 from gestsearch.errors import QueryError, StoreError
 from gestsearch.store.ann import AnnConfig, AnnIndex, AnnSidecar
+from gestsearch.store.failures import guarded, storage_errors
 from gestsearch.store.info import IndexInfo
 from gestsearch.store.lock import WriterLock
-from gestsearch.store.meta import ANN_DIR, exists, no_index, open_meta
-from gestsearch.store.records import ClipRecord, VideoRecord, video_id_for
+from gestsearch.store.meta import ANN_DIR, check_new_index_place, exists, no_index, open_meta
+from gestsearch.store.records import ClipRecord, VideoRecord, covered_frames, video_id_for
 from gestsearch.store.schema import (
     CLIPS,
     CLIPS_SCHEMA,
@@ -82,6 +82,8 @@ class GestureStore:
             raise ValueError("a new index needs the model fingerprint")
         if not create and not exists(path):
             raise no_index(path)
+        if create:
+            check_new_index_place(path)
         lock = None
         if not read_only:
             try:
@@ -91,13 +93,14 @@ class GestureStore:
             lock = WriterLock.acquire(path)
         try:
             meta = open_meta(path, fingerprint, create)
-            try:
-                db = lancedb.connect(path, read_consistency_interval=timedelta(0))
-                store = cls(path, meta, db, lock, ann or AnnConfig())
-            except (OSError, ValueError, RuntimeError) as e:
-                raise StoreError(f"index at {path} is unreadable: {e}") from e
-            if store._writer is not None:
-                store._writer.delete_invisible_clips()
+            with storage_errors(path):
+                try:
+                    db = lancedb.connect(path, read_consistency_interval=timedelta(0))
+                    store = cls(path, meta, db, lock, ann or AnnConfig())
+                except ValueError as e:
+                    raise StoreError(f"index at {path} is unreadable: {e}") from e
+                if store._writer is not None:
+                    store._writer.delete_invisible_clips()
             return store
         except BaseException:
             if lock is not None:
@@ -126,11 +129,13 @@ class GestureStore:
 
     # ---------------------------------------------------------------- videos
 
+    @guarded
     def video_by_path(self, path: str | Path) -> VideoRecord | None:
         """The record of the video at ``path`` (indexed or failed), or None."""
         rows = self._videos.search().where(f"video_id = {sql_str(video_id_for(path))}").to_arrow()
         return video_from_row(rows.to_pylist()[0]) if rows.num_rows else None
 
+    @guarded
     def videos(self) -> list[VideoRecord]:
         """All video records (indexed and failed), sorted by path."""
         rows = self._videos.search().to_arrow().to_pylist()
@@ -138,6 +143,7 @@ class GestureStore:
 
     # ---------------------------------------------------------------- writing
 
+    @guarded
     def add_video(self, video: VideoRecord, clips: list[ClipRecord]) -> None:
         """Store an indexed video with its clips, replacing any earlier version of the same path.
 
@@ -146,6 +152,7 @@ class GestureStore:
         """
         self._writable().add_video(video, clips)
 
+    @guarded
     def record_failure(self, video: VideoRecord) -> None:
         """Store a video that could not be indexed (status "failed", non-empty reason).
 
@@ -153,10 +160,12 @@ class GestureStore:
         """
         self._writable().record_failure(video)
 
+    @guarded
     def remove_videos(self, paths: Iterable[str | Path]) -> int:
         """Remove the videos at ``paths`` and their clips (for --prune); returns how many existed."""
         return self._writable().remove_videos(paths)
 
+    @guarded
     def optimize(self, lance_index_min: int = LANCE_INDEX_MIN, keep_versions: timedelta = KEEP_VERSIONS) -> None:
         """Compact both tables, free the space of table versions older than ``keep_versions``
         (replaced clips, leftovers of killed writes), index clip ids, and build LanceDB's vector
@@ -176,6 +185,7 @@ class GestureStore:
 
     # ---------------------------------------------------------------- reading clips
 
+    @guarded
     def clips_by_ids(self, ids: Iterable[int]) -> list[ClipRecord]:
         """The clips with these ids, in the order given (ids not in the index are left out)."""
         ids = np.asarray(list(ids), dtype=np.int64)
@@ -185,27 +195,32 @@ class GestureStore:
         by_id = {clip.clip_id: clip for clip in clips_from_arrow(rows)}
         return [by_id[i] for i in ids.tolist() if i in by_id]
 
+    @guarded
     def clips_of_video(self, path: str | Path) -> list[ClipRecord]:
         """The visible clips of the video at ``path``, by start frame (none when it is not indexed)."""
         where = f"video_id = {sql_str(video_id_for(path))}"
         clips = clips_from_arrow(self._snapshots.take().rows(CLIPS_SCHEMA.names, where))
         return sorted(clips, key=lambda c: (c.start_frame, c.track))
 
+    @guarded
     def all_clip_ids(self) -> np.ndarray:
         """Ids of all visible clips, int64, sorted."""
         return np.sort(self._snapshots.take().rows(["id", "write_id"]).column("id").to_numpy())
 
+    @guarded
     def clip_count(self) -> int:
         return self._snapshots.take().rows(["write_id"]).num_rows
 
     def iter_clips(self, batch: int = 256) -> Iterator[ClipRecord]:
         """Every visible clip, read ``batch`` rows at a time from one snapshot (for eval, brute force)."""
-        snapshot = self._snapshots.take()
-        for rows in snapshot.clips.search().to_batches(batch):
-            yield from clips_from_arrow(snapshot.visible(pa.Table.from_batches([rows])))
+        with storage_errors(self.path):
+            snapshot = self._snapshots.take()
+            for rows in snapshot.clips.search().to_batches(batch):
+                yield from clips_from_arrow(snapshot.visible(pa.Table.from_batches([rows])))
 
     # ---------------------------------------------------------------- search
 
+    @guarded
     def search_pooled(
         self, query: np.ndarray, k: int, column: Column = "gesture", backend: Backend = "faiss"
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -226,6 +241,7 @@ class GestureStore:
             return self._snapshots.take().search(queries, k, column)
         return self._ann_index(column).search(queries, k)
 
+    @guarded
     def refresh_ann(self) -> dict[Column, dict]:
         """Bring the FAISS sidecars up to date with the tables (saved when writable); their descriptions."""
         return {column: self._ann_index(column).describe() for column in COLUMNS}
@@ -235,11 +251,12 @@ class GestureStore:
 
     # ---------------------------------------------------------------- info
 
+    @guarded
     def info(self) -> IndexInfo:
         """Counts, fingerprint, ANN index per column, bytes on disk, LanceDB version."""
         snapshot = self._snapshots.take()
         statuses = self._videos.search().select(["status"]).to_arrow().column("status").to_pylist()
-        clips = snapshot.rows(["write_id", "n_frames"])
+        clips = snapshot.rows(["write_id", "video_id", "track", "start_frame", "end_frame"])
         return IndexInfo(
             path=self.path,
             fingerprint=self.fingerprint,
@@ -249,7 +266,7 @@ class GestureStore:
             clips=clips.num_rows,
             clip_rows=self._clips.count_rows(),
             clips_with_content=snapshot.rows(["write_id"], HAS_CONTENT).num_rows,
-            frames=int(pc.sum(clips.column("n_frames")).as_py() or 0),
+            frames=covered_frames(zip(*(clips.column(c).to_pylist() for c in ("video_id", "track", "start_frame", "end_frame")))),
             ann={column: self._sidecar.saved_info(column, snapshot.versions) for column in COLUMNS},
             bytes_on_disk=sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file()),
             lancedb_version=lancedb.__version__,

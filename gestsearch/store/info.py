@@ -36,7 +36,7 @@ class IndexInfo:
     clips: int  # visible clips
     clip_rows: int  # clip rows stored, including those of a running writer's uncommitted video
     clips_with_content: int
-    frames: int  # of the visible clips
+    frames: int  # of video held by the visible clips, each frame once (records.covered_frames)
     ann: dict[Column, AnnInfo]
     bytes_on_disk: int
     lancedb_version: str

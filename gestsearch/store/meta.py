@@ -53,12 +53,22 @@ def read_meta(path: Path) -> dict | None:
     return meta
 
 
-def create_index(path: Path, fingerprint: str) -> dict:
-    """Make the tables, then write the meta file last (an index exists once it is there)."""
-    ours = {LOCK_NAME, f"{VIDEOS}.lance", f"{CLIPS}.lance", ANN_DIR}
+def check_new_index_place(path: Path) -> None:
+    """Refuse to make an index in a folder that holds something else (before anything is written
+    there, not even the writer's lock file), or over a file."""
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"{path} is a file, not an index folder; choose another --db")
+    if exists(path) or not path.is_dir():
+        return
+    ours = {LOCK_NAME, f"{VIDEOS}.lance", f"{CLIPS}.lance", ANN_DIR}  # an index whose making was cut short
     leftovers = {p.name for p in path.iterdir() if not is_temporary(p)} - ours
     if leftovers:
         raise StoreError(f"{path} is not empty and not a gestsearch index; choose another --db")
+
+
+def create_index(path: Path, fingerprint: str) -> dict:
+    """Make the tables, then write the meta file last (an index exists once it is there)."""
+    check_new_index_place(path)
     db = lancedb.connect(path)
     db.create_table(VIDEOS, schema=VIDEOS_SCHEMA, exist_ok=True)
     db.create_table(CLIPS, schema=CLIPS_SCHEMA, exist_ok=True)

@@ -7,6 +7,8 @@ word boundaries are ``(word, start_frame, end_frame)`` with both ends inclusive.
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,8 +25,46 @@ def now_iso() -> str:
 
 
 def video_id_for(path: str | Path) -> str:
-    """Stable id of a video file: sha1 (hex) of its absolute path."""
-    return hashlib.sha1(str(Path(path).absolute()).encode()).hexdigest()
+    """Stable id of a video file: sha1 (hex) of its absolute path, as the file system spells it
+    (bytes: a name that is not valid UTF-8 hashes like any other)."""
+    return hashlib.sha1(os.fsencode(Path(path).absolute())).hexdigest()
+
+
+# A file name need not be valid UTF-8; Python carries its undecodable bytes as lone surrogates
+# (U+DC80-U+DCFF), which Arrow strings cannot hold. Stored paths therefore write such a byte as
+# \xNN and a backslash as \\, which is lossless and leaves every other path unchanged.
+_ESCAPE = "\\"
+
+
+def stored_path(path: str) -> str:
+    """``path`` as the index stores it (valid UTF-8, reversible with :func:`loaded_path`)."""
+    if not any(c == _ESCAPE or "\udc80" <= c <= "\udcff" for c in path):
+        return path
+    return "".join(
+        _ESCAPE * 2 if c == _ESCAPE else f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else c for c in path
+    )
+
+
+def loaded_path(text: str) -> str:
+    """The path :func:`stored_path` stored (undecodable bytes back as lone surrogates)."""
+    if _ESCAPE not in text:
+        return text
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith(_ESCAPE * 2, i):
+            out.append(_ESCAPE)
+            i += 2
+        elif text.startswith("\\x", i) and len(text) >= i + 4 and _is_hex(text[i + 2 : i + 4]):
+            out.append(chr(0xDC00 + int(text[i + 2 : i + 4], 16)))
+            i += 4
+        else:  # a lone backslash of an index written before paths were escaped
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def content_hash(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
@@ -40,6 +80,19 @@ def content_hash(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
     except OSError as e:
         raise MediaError(path, f"cannot read file ({e.strerror or e})") from e
     return digest.hexdigest()
+
+
+def covered_frames(spans: Iterable[tuple[str, int, int, int]]) -> int:
+    """Frames of video the clips hold, each counted once: ``spans`` are ``(video_id, track,
+    start_frame, end_frame)`` (inclusive). Overlapping clips of one track (windows every 2 s of 4)
+    share frames; this is the one "frames" figure that ``index`` and ``info`` both report."""
+    total, last = 0, {}
+    for video, track, start, end in sorted(spans):
+        seen = last.get((video, track), -1)
+        if end > seen:
+            total += end - max(start, seen + 1) + 1
+            last[(video, track)] = end
+    return total
 
 
 def clip_id_for(video_id: str, content_hash: str, track: int, start_frame: int, end_frame: int) -> int:

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gestsearch.constants import DIM
-from gestsearch.store.records import ClipRecord, VideoRecord
+from gestsearch.store.records import ClipRecord, VideoRecord, loaded_path, stored_path
+from gestsearch.text import printable
 
 VIDEOS, CLIPS = "videos", "clips"  # table names
 
@@ -76,11 +77,12 @@ def sql_str(value: str) -> str:
 
 
 def video_table(video: VideoRecord, write_id: int) -> pa.Table:
-    return pa.Table.from_pylist([{**asdict(video), "write_id": write_id}], schema=VIDEOS_SCHEMA)
+    row = {**asdict(video), "path": stored_path(video.path), "reason": printable(video.reason), "write_id": write_id}
+    return pa.Table.from_pylist([row], schema=VIDEOS_SCHEMA)
 
 
 def video_from_row(row: dict) -> VideoRecord:
-    return VideoRecord(**{f.name: row[f.name] for f in fields(VideoRecord)})
+    return VideoRecord(**{f.name: row[f.name] for f in fields(VideoRecord)} | {"path": loaded_path(row["path"])})
 
 
 def _vectors(rows: np.ndarray, mask: np.ndarray | None = None) -> pa.FixedSizeListArray:
@@ -114,7 +116,7 @@ def clips_table(clips: list[ClipRecord], write_id: int) -> pa.Table:
         "id": pa.array([c.clip_id for c in clips], pa.int64()),
         "video_id": pa.array([c.video_id for c in clips], pa.string()),
         "write_id": pa.array(np.full(len(clips), write_id, dtype=np.int64)),
-        "path": pa.array([c.path for c in clips], pa.string()),
+        "path": pa.array([stored_path(c.path) for c in clips], pa.string()),
         "track": pa.array([c.track for c in clips], pa.int32()),
         "start_s": pa.array([c.start_s for c in clips], pa.float64()),
         "end_s": pa.array([c.end_s for c in clips], pa.float64()),
@@ -160,7 +162,7 @@ def clips_from_arrow(table: pa.Table) -> list[ClipRecord]:
         ClipRecord(
             clip_id=row["id"],
             video_id=row["video_id"],
-            path=row["path"],
+            path=loaded_path(row["path"]),
             track=row["track"],
             start_s=row["start_s"],
             end_s=row["end_s"],

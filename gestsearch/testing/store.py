@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ def synthetic_video(
     Every other clip has a content vector and two words.
     """
     path = str(path)
-    digest = hashlib.sha256(f"{path}:{version}".encode()).hexdigest()
+    digest = hashlib.sha256(os.fsencode(path) + f":{version}".encode()).hexdigest()
     rng = np.random.default_rng(int(digest[:16], 16))
     video_id = video_id_for(path)
     n_total = CLIP_STRIDE * (n_clips - 1) + n_frames if n_clips else 0

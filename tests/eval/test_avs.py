@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from gestsearch.eval.avs import evaluate_retrieval, evaluate_spotting
+from gestsearch.media import load_audio
+from gestsearch.media.encode import write_audio
 from gestsearch.media.sidecars import load_transcript_file
 
 pytestmark = pytest.mark.slow  # models, real media or a whole pipeline: see `make test-fast`
@@ -122,3 +124,28 @@ def test_eval_bad_input(case, message, avs, model_args, tmp_path):
     result = runner.invoke(app, ["eval", "avs-ret", "--csv", str(csv_path), "--media", str(media), *extra, *model_args])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_partial_media_is_listed_flagged_and_caveated(avs, embedder, tmp_path):
+    """A row whose audio ends before its words is left out with its file and reason (the run goes
+    on); a clip whose video is not as long as the manifest says is flagged; few clips, a caveat."""
+    root, ret_csv, _ = avs
+    media = tmp_path / "media"
+    shutil.copytree(root, media)
+    with open(ret_csv, newline="") as f:
+        rows = list(csv.reader(f))
+    short = rows[1][:]
+    short[0], short[3] = "DDDDDDDDDD4", "DDDDDDDDDD4_10.000000-13.000000/00000"
+    (media / short[3]).parent.mkdir(parents=True)
+    shutil.copy(media / f"{rows[1][3]}.avi", media / f"{short[3]}.avi")
+    samples = load_audio(media / f"{rows[1][3]}.wav")
+    write_audio(media / f"{short[3]}.wav", samples[: len(samples) // 4])  # the speech stops early
+    manifest = tmp_path / "avs_ret.csv"
+    with open(manifest, "w", newline="") as f:
+        csv.writer(f).writerows([*rows, short])
+    report = evaluate_retrieval(manifest, media, embedder, "ta", db=tmp_path / "db")
+    assert report.n_evaluated == 2 and report.n_manifest == 4
+    assert short[3] in report.missing and "lies outside the audio" in report.missing_reasons[short[3]]
+    assert f"{short[3]}.wav" in report.missing_reasons[short[3]]  # names the file
+    assert report.flagged[rows[1][3]] == "the video has 56 frames, the manifest says 75"
+    assert report.caveat and "fewer than 30" in report.caveat and report.to_dict()["caveat"] == report.caveat

@@ -47,7 +47,8 @@ def test_stage2_equals_brute_force_coupling(search_index, embedder):
         searcher = Searcher(store, embedder, candidates=1000, coupling_weight=0.3)
         query = searcher.text_query("the hat, mixing numbers")
         hits = searcher.search(query, k=len(clips)).result.hits
-    assert len(hits) == len(clips) > 3
+    # overlapping windows of a track are one moment: every clip is a hit or merged into one
+    assert 3 < len(hits) <= len(clips) == sum(1 + len(h.merged_clip_ids) for h in hits)
     pooled_q = query.vectors.mean(0)
     pooled_q /= np.linalg.norm(pooled_q)
     brute = {}
@@ -143,7 +144,7 @@ def test_export_formats(search_index, model_args, tmp_path):
         assert root.tag == "ANNOTATION_DOCUMENT"
         slots = [int(s.get("TIME_VALUE")) for s in root.iter("TIME_SLOT")]
         assert slots and min(slots) >= 0
-    assert (out / "results.csv").read_text().startswith("tier,begin_ms")
+    assert (out / "results.csv").read_text().startswith("rank,score,video_path")
     assert all(p.read_text().startswith("WEBVTT") for p in out.glob("*.vtt"))
 
 

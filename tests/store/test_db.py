@@ -12,7 +12,7 @@ import pytest
 
 from gestsearch.errors import FingerprintMismatch, QueryError, StoreError
 from gestsearch.store import AnnInfo, GestureStore
-from gestsearch.testing.store import synthetic_video
+from gestsearch.testing.store import CLIP_STRIDE, synthetic_video
 
 FP = "gestsync:abc+jegal:def"
 
@@ -145,7 +145,8 @@ def test_info_reports_counts_ann_and_size(tmp_path):
         info = store.info()
     assert info.fingerprint == FP
     assert (info.videos_indexed, info.videos_failed) == (3, 0)
-    assert (info.clips, info.clips_with_content, info.frames) == (12, 6, 12 * 75)
+    # frames of video held, each once: 4 clips of 75 frames every CLIP_STRIDE frames per video
+    assert (info.clips, info.clips_with_content, info.frames) == (12, 6, 3 * (3 * CLIP_STRIDE + 75))
     assert info.ann["content"].count == 6 and info.ann["content"].type == "flat"
     assert info.ann["gesture"].fresh is True  # optimize() brings the sidecar up to date
     assert info.bytes_on_disk > 12 * 75 * 512 * 2  # float16 frames

@@ -131,3 +131,28 @@ def test_malformed_clips_are_refused_before_anything_is_written(tmp_path):
             store.add_video(video, clips)
         assert store.videos() == [] and store.clip_count() == 0
         assert store.info().clip_rows == 0
+
+
+@pytest.mark.parametrize("path", [
+    "/archive/talk.mp4",
+    "/archive/caf\udce9 \udcff.mp4",  # bytes that are not UTF-8, as os.listdir returns them
+    "C:\\talks\\x41\\file.mp4",  # backslashes, and a literal \x41 in a name
+    "/a/\\\\b\\xzz.mp4",
+])
+def test_paths_are_stored_losslessly(tmp_path, path):
+    from gestsearch.store.records import loaded_path, stored_path
+
+    stored = stored_path(path)
+    stored.encode("utf-8")  # valid UTF-8, as Arrow needs
+    assert loaded_path(stored) == path
+    assert stored == path or "\\" in path or "\udce9" in path  # ordinary paths are stored as they are
+    video, clips = synthetic_video(path, "fp", n_clips=2, n_frames=4)
+    with GestureStore.open(tmp_path / "db", fingerprint="fp", create=True) as store:
+        store.add_video(video, clips)
+        assert store.video_by_path(path).path == path
+        assert {c.path for c in store.clips_of_video(path)} == {path}
+
+
+def test_a_name_that_is_not_utf8_gets_its_own_id():
+    assert video_id_for("/a/caf\udce9.mp4") == hashlib.sha1(b"/a/caf\xe9.mp4").hexdigest()
+    assert video_id_for("/a/cafe.mp4") == hashlib.sha1(b"/a/cafe.mp4").hexdigest()
