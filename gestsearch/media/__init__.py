@@ -14,7 +14,7 @@ from gestsearch.media.align import force_align
 from gestsearch.media.audio import load_audio
 from gestsearch.media.masking import iter_track_frames
 from gestsearch.media.sidecars import load_transcript
-from gestsearch.media.tracks import Track, speaker_tracks
+from gestsearch.media.tracks import Track, main_track, speaker_tracks
 from gestsearch.media.transcript import Transcript, Word, normalise_word, transcript_from_boundaries
 from gestsearch.media.video import VideoInfo, iter_frames, probe
 
@@ -31,6 +31,7 @@ __all__ = [
     "iter_track_frames",
     "load_audio",
     "load_transcript",
+    "main_track",
     "normalise_word",
     "probe",
     "speaker_tracks",

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from gestsearch.constants import FPS
+from gestsearch.errors import MediaError
 from gestsearch.media.landmarks import face_detector, hand_detector
 from gestsearch.media.scenes import SceneCutDetector
 from gestsearch.media.video import VideoInfo, probe, read_frames
@@ -303,3 +304,13 @@ def _crop(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 def _detection_scale(info: VideoInfo) -> float:
     return min(1.0, DETECTION_SIDE / max(info.width, info.height))
+
+
+def main_track(path: str | Path, mode: TrackMode = "auto") -> Track:
+    """The speaker track of a one-speaker clip (the longest, when several are found): what every
+    path into the models, training included, takes from such a clip. :class:`MediaError` when
+    nobody is found."""
+    tracks = speaker_tracks(path, mode)
+    if not tracks:
+        raise MediaError(path, "no speaker found")
+    return max(tracks, key=lambda t: (t.n_frames, -t.index))

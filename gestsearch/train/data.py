@@ -5,7 +5,8 @@ exactly as the indexer and ``Embedder`` do:
 
 - ``activations``: the output of the GestSync conv trunk's first ``blocks`` blocks for each
   of the T + 20 steps of the edge-padded clip, ``(T + 20, C, h, w)`` float16
-  (``GestSync.stream_activations`` over ``iter_track_frames`` chunks of the whole-frame track;
+  (``GestSync.stream_activations`` over ``iter_track_frames`` chunks of the clip's speaker track,
+  found and cropped as ``gestsearch index`` does;
   with all 6 blocks these are the trunk steps, h = w = 1);
 - ``mel``: log-mel of the audio from the first word's start, ``(T', 80)`` float16
   (``Embedder.content`` cuts the audio there too);
@@ -34,13 +35,13 @@ from gestsearch.atomic import atomic_path
 from gestsearch.constants import MEL_PER_FRAME, SAMPLE_RATE, SAMPLES_PER_FRAME
 from gestsearch.errors import GestsearchError, ModelInputError
 from gestsearch.features import log_mel
-from gestsearch.media import Track, iter_track_frames, load_audio, load_transcript, probe
+from gestsearch.media import iter_track_frames, load_audio, load_transcript, main_track, probe
 from gestsearch.models.gestsync import GestSync, VideoTrunk
 from gestsearch.progress import Progress
 from gestsearch.train.corpus import Corpus, CorpusClip
 from gestsearch.types import Boundary
 
-FORMAT = 2  # bump when the cache layout or the feature recipe changes
+FORMAT = 3  # bump when the cache layout or the feature recipe changes (3: the indexer's speaker crop)
 CHUNK_FRAMES = 64
 MIN_CALIBRATION_CHUNK = 8  # frames: 4 trunk steps
 
@@ -210,9 +211,16 @@ def calibrate_batchnorm(trunk: VideoTrunk, chunks: Iterable[torch.Tensor]) -> No
 
 
 def _frames(video: Path, mask: bool) -> Iterator[np.ndarray]:
-    """Model input of a pre-cropped clip: the whole frame as one track (``speaker_tracks``' "precropped"
-    track, without the hand statistics training has no use for)."""
-    track = Track(0, 0, probe(video).n_frames, None, low_gesture=False, hand_fraction=1.0)
+    """Model input of a clip: its speaker track, found, cropped and masked exactly as
+    ``gestsearch index`` does it (``main_track`` + ``iter_track_frames``), so that a model learns
+    from what it will be shown in search. The whole clip must be the speaker's."""
+    n_frames = probe(video).n_frames
+    track = main_track(video)
+    if (track.start_frame, track.end_frame) != (0, n_frames):
+        raise ModelInputError(
+            f"the speaker is found in frames {track.start_frame}-{track.end_frame} of {n_frames}; "
+            "a training clip needs the speaker throughout"
+        )
     return iter_track_frames(video, track, CHUNK_FRAMES, mask=mask)
 
 

@@ -98,7 +98,7 @@ def test_pretraining_trains_the_upper_gestsync_network(run_a):
 
 def test_checkpoints_reload_and_embed_like_training(run_a, corpus):
     """The saved model, loaded the way every command loads it, gives the trainer's embeddings."""
-    from gestsearch.media import Track, iter_track_frames, load_audio, probe
+    from gestsearch.media import iter_track_frames, load_audio, main_track
 
     report, _ = run_a
     gestsync = load_gestsync(report.gestsync)
@@ -108,7 +108,7 @@ def test_checkpoints_reload_and_embed_like_training(run_a, corpus):
 
     clip = read_corpus(corpus).clips[0]
     video, boundaries = clip.video, [list(b) for b in clip.boundaries]
-    track = Track(0, 0, probe(video).n_frames, None, low_gesture=False, hand_fraction=1.0)
+    track = main_track(video)  # the indexer's speaker crop, as training takes it
     gestures = embedder.gestures(iter_track_frames(video, track, 64))
     words = [b[0] for b in boundaries]
     content = embedder.content(words, load_audio(video), boundaries, "ta")
