@@ -7,12 +7,12 @@ from pathlib import Path
 from gestsearch import atomic
 from gestsearch.export.base import Exporter, ScoreMaps
 from gestsearch.results import SearchResult
-from gestsearch.text import json_text
 
 
 def write_json(result: SearchResult, path: Path | str) -> Path:
-    """``result.to_dict()`` (schema ``gestsearch.search/1``) as indented UTF-8 JSON (:func:`json_text`)."""
-    return atomic.write_text(path, json_text(result.to_dict()))
+    """``result.to_dict()`` (schema ``gestsearch.search/1``) as indented UTF-8 JSON; file names that are
+    not UTF-8 travel as ``\\udcNN`` escapes (:func:`gestsearch.text.json_text`)."""
+    return atomic.write_json(path, result.to_dict())
 
 
 class JsonExporter(Exporter):

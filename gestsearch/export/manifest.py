@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from gestsearch import atomic
-from gestsearch.text import json_text
 
 MANIFEST_NAME = ".gestsearch-export.json"
 MANIFEST_SCHEMA = "gestsearch.export/1"
@@ -41,7 +40,7 @@ def read_manifest(out_dir: Path) -> list[str]:
 def write_manifest(out_dir: Path, files: Iterable[Path | str]) -> Path:
     """Record ``files`` (inside ``out_dir``) as the folder's export, atomically."""
     names = list(dict.fromkeys(_name(out_dir, f) for f in files))
-    return atomic.write_text(out_dir / MANIFEST_NAME, json_text({"schema": MANIFEST_SCHEMA, "files": names}))
+    return atomic.write_json(out_dir / MANIFEST_NAME, {"schema": MANIFEST_SCHEMA, "files": names})
 
 
 def remove_previous_export(out_dir: Path) -> list[Path]:

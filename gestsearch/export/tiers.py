@@ -114,7 +114,7 @@ def safe_name(text: str) -> str:
 
 def file_text(text: str) -> str:
     """``text`` as it can be written into a UTF-8 text or XML file: undecodable file-name bytes
-    as ``\\xNN`` (:func:`~gestsearch.errors.printable`), characters XML cannot hold dropped."""
+    as ``\\xNN`` (:func:`~gestsearch.text.printable`), characters XML cannot hold dropped."""
     return _NOT_XML.sub("", printable(str(text)))
 
 

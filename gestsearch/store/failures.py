@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,8 @@ from gestsearch.errors import DiskFull, IndexDamaged, StoreError
 F = TypeVar("F", bound=Callable[..., Any])
 
 _NO_SPACE = "No space left on device"
+_WRAPPERS = re.compile(r"LanceError\(\w+\): |Generic \S+ error: |Wrapped error: ")
+_REPEATED = re.compile(r"(Not found: )+")
 # a data file deleted, truncated or garbled (full disks are told apart first)
 _DAMAGED = ("Not found", "No such file or directory", "LanceError(IO)", "failed to fill whole buffer", "Corrupt", "corrupt")
 
@@ -39,7 +42,7 @@ def storage_errors(path: Path) -> Iterator[None]:
             ) from e
         if isinstance(e, RuntimeError) and text.startswith("lance error") and any(m in text for m in _DAMAGED):
             raise IndexDamaged(
-                f"index at {path} is damaged: {_first_line(text)}; run `gestsearch repair --db {path}`"
+                f"index at {path} is damaged: {lance_message(text)}; run `gestsearch repair --db {path}`"
             ) from e
         raise
 
@@ -55,7 +58,10 @@ def guarded(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _first_line(text: str) -> str:
-    """LanceDB's message without its Rust source location (``…, /root/.cargo/…rs:273:40``)."""
-    text = text.removeprefix("lance error: ").splitlines()[0]
-    return text.split(", /")[0]
+def lance_message(error: BaseException | str) -> str:
+    """An error's first line without LanceDB's wrappers and Rust source location
+    (``lance error: LanceError(IO): Generic N/A error: Wrapped error: Not found: …, /root/…rs:1:2``)."""
+    text = str(error)
+    text = (text.splitlines() or [type(error).__name__])[0].split(", /")[0]
+    text = _WRAPPERS.sub("", text.removeprefix("lance error: "))
+    return _REPEATED.sub(r"\1", text)

@@ -29,7 +29,6 @@ has all its clips there.
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -44,7 +43,7 @@ from gestsearch.errors import IndexDamaged, StoreError
 from gestsearch.store.ann import AnnConfig, AnnIndex
 from gestsearch.store.ann import read_meta as read_ann_meta
 from gestsearch.store.db import KEEP_VERSIONS, LANCE_INDEX_MIN, GestureStore
-from gestsearch.store.failures import storage_errors
+from gestsearch.store.failures import lance_message, storage_errors
 from gestsearch.store.lock import WriterLock
 from gestsearch.store.meta import ANN_DIR, META_NAME, exists, read_meta
 from gestsearch.store.schema import CLIPS, CLIPS_SCHEMA, VIDEOS, VIDEOS_SCHEMA, sql_str
@@ -60,8 +59,6 @@ ID_CHUNK = 1024  # video ids per "video_id IN (...)" statement
 # and must not make a readable version look unreadable (that would restore an older one).
 READ_ERRORS = (RuntimeError, OSError, ValueError, pa.ArrowException)
 
-_WRAPPERS = re.compile(r"LanceError\(\w+\): |Generic \S+ error: |Wrapped error: ")
-_REPEATED = re.compile(r"(Not found: )+")
 
 TableState = Literal["ok", "restored", "recreated"]
 
@@ -125,7 +122,7 @@ def repair_index(path: str | Path) -> RepairReport:
                 return _repair(path, meta, lock)
         except IndexDamaged as e:  # still damaged after all: pointing at `repair` again would loop
             raise StoreError(
-                f"index at {path} could not be repaired ({_first_line(e.__cause__ or e)}); "
+                f"index at {path} could not be repaired ({lance_message(e.__cause__ or e)}); "
                 "index the videos again into a new --db"
             ) from e
     finally:
@@ -191,7 +188,7 @@ def _repair_table(db: lancedb.DBConnection, name: str, schema: pa.Schema) -> tup
         table = db.open_table(name)
         versions = sorted(table.list_versions(), key=lambda v: v["version"])
     except READ_ERRORS as e:  # no manifest left, or the table's directory is gone
-        report.error = _first_line(e)
+        report.error = lance_message(e)
         versions = []
     if table is not None and versions:
         newest = versions[-1]
@@ -227,7 +224,7 @@ def _unreadable(table: lancedb.table.Table) -> str | None:
         rows = sum(batch.num_rows for batch in table.search().to_batches(READ_BATCH))
         expected = table.count_rows()
     except READ_ERRORS as e:
-        return _first_line(e)
+        return lance_message(e)
     return None if rows == expected else f"read {rows} rows of {expected}"
 
 
@@ -332,11 +329,3 @@ def _within(path: Path, text: str) -> str:
     sometimes without the leading slash)."""
     root = str(path.resolve())
     return text.replace(root + "/", "").replace(root.lstrip("/") + "/", "")
-
-
-def _first_line(error: BaseException) -> str:
-    """An error's message without LanceDB's wrappers and Rust source location
-    (``lance error: LanceError(IO): Generic N/A error: Wrapped error: Not found: …, /root/…rs:1:2``)."""
-    text = (str(error).splitlines() or [type(error).__name__])[0].split(", /")[0]
-    text = _WRAPPERS.sub("", text.removeprefix("lance error: "))
-    return _REPEATED.sub(r"\1", text)
