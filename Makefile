@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench tiny-model clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,13 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: setup
-	for b in bench_trunk bench_index bench_search bench_ann bench_store bench_synth bench_media_memory; do $(PY) benchmarks/$$b.py; done
+	for b in bench_trunk bench_index bench_search bench_serve bench_ann bench_store bench_synth bench_media_memory; do $(PY) benchmarks/$$b.py; done
+
+# Release step: retrain the bundled tiny model from scratch and install it (about 2 h on 2 cores;
+# benchmarks/README.md, "Training the tiny preset"). Then check it: benchmarks/quality.py.
+tiny-model: setup
+	$(PY) benchmarks/train_tiny.py runs/tiny --extra-train-clips 750 --epochs 12
+	$(PY) scripts/bundle_tiny.py runs/tiny
 
 clean:
 	rm -rf $(VENV) gestsearch-demo

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--feature-dropout", type=float)
     parser.add_argument("--second-gallery", type=int, default=0,
                         help="also score the final model on a second held-out gallery (seed 4) of this many clips, never seen during training or tuning")
+    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="processes computing the feature caches")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     work = args.work or args.out / "corpora"
@@ -76,7 +78,7 @@ def main() -> None:
 
     config = TrainConfig.for_preset(
         "tiny", pretrain_epochs=args.pretrain_epochs, pretrained_gestsync=args.pretrained_gestsync, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, beta=args.beta,
-        word_weight=args.word_weight, query_crop=args.query_crop, feature_dropout=args.feature_dropout, seed=args.seed,
+        word_weight=args.word_weight, query_crop=args.query_crop, feature_dropout=args.feature_dropout, workers=args.workers, seed=args.seed,
         val_corpus=heldout_dir, cache_dir=work / "cache",
     )
     report = train(train_dirs, args.out, config, progress=show)

@@ -10,6 +10,7 @@ hit: the query word's gesture must be in that clip, and its peak within the rend
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -137,3 +138,5 @@ def demo(
     passed = sum(c.ok for c in result.checks)
     console.print(f"{passed} of {len(result.checks)} top hits show the query word's gesture at the right time")
     console.print(f"report: [bold]{result.report.resolve()}[/]")
+    console.print(f"browse it: [bold]gestsearch serve --db {shlex.quote(str(result.db.resolve()))}[/] (then open http://127.0.0.1:8080/)",
+                  highlight=False)

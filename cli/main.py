@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from cli import demo as demo_app
-from cli import embed, eval, index, models, repair, search, synth, train
+from cli import embed, eval, index, models, repair, search, serve, synth, train
 from cli.output import VERBOSE_VARIABLE, OneLineErrors, quiet_native_logs
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ def options(
 app.command()(embed.embed)
 app.command()(index.index)
 app.command()(search.search)
+app.command()(serve.serve)
 app.command()(index.info)
 app.command()(repair.repair)
 app.add_typer(eval.app, name="eval")

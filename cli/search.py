@@ -29,14 +29,21 @@ def search(
     coupling_weight: Annotated[Optional[float], typer.Option("--coupling-weight", min=0.0, max=1.0, help="Weight of the word-coupling score in the final score (default: the library's).")] = None,
     export: Annotated[Optional[Path], typer.Option("--export", help="Write each hit's mp4 cut, a heatmap PNG and results.json into this folder.")] = None,
     formats: Annotated[Optional[list[str]], typer.Option("--format", help="Export formats (repeatable): json, csv, vtt, eaf, mp4, heatmap.")] = None,
+    in_path: Annotated[Optional[str], typer.Option("--path", help="Only videos under this folder, or matching this glob ('*.mp4': file names; 'talks/*/x*': paths).", rich_help_panel="Filters")] = None,
+    in_video: Annotated[Optional[str], typer.Option("--video", help="Only this video (its path).", rich_help_panel="Filters")] = None,
+    only_track: Annotated[Optional[int], typer.Option("--only-track", min=0, help="Only this speaker track number.", rich_help_panel="Filters")] = None,
+    min_duration: Annotated[Optional[float], typer.Option("--min-duration", min=0.0, help="Only clips at least this long, seconds.", rich_help_panel="Filters")] = None,
+    max_duration: Annotated[Optional[float], typer.Option("--max-duration", min=0.0, help="Only clips at most this long, seconds.", rich_help_panel="Filters")] = None,
+    indexed_after: Annotated[Optional[str], typer.Option("--indexed-after", help="Only videos indexed at or after this ISO date/time (UTC unless given).", rich_help_panel="Filters")] = None,
+    indexed_before: Annotated[Optional[str], typer.Option("--indexed-before", help="Only videos indexed before this ISO date/time.", rich_help_panel="Filters")] = None,
+    server: Annotated[Optional[str], typer.Option("--server", help="Ask a running `gestsearch serve` at this URL instead of loading the models here (default: GESTSEARCH_SERVER).")] = None,
     json: JsonOpt = False,
     *,
     settings: Settings,
 ) -> None:
     """Search the index by text, by speech (--audio) or by a clip's gestures (--like)."""
     from gestsearch.export import DEFAULT_EXPORTS, check_formats, export_dir, export_results
-    from gestsearch.search.engine import Searcher
-    from gestsearch.store import GestureStore
+    from gestsearch.filters import ClipFilter
 
     given = [x for x in (query, audio, like, like_video) if x is not None]
     if len(given) != 1:
@@ -47,32 +54,71 @@ def search(
         raise typer.BadParameter("--transcript goes with --audio")
     if formats and export is None:
         raise typer.BadParameter("--format needs --export DIR")
+    where = ClipFilter(in_path, in_video, only_track, min_duration, max_duration, indexed_after, indexed_before)
     if export is not None:  # a bad target fails before any model is loaded
         formats = check_formats(formats or DEFAULT_EXPORTS)
         export_dir(export)
-    embedder = embedder_for(settings)
-    with GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True) as store:
-        searcher = Searcher(store, embedder, candidates, coupling_weight)
-        if audio is not None:
-            q = searcher.audio_query(audio, transcript, settings.asr_model)
-        elif like is not None:
-            q = searcher.gesture_query(like)
-        elif like_video is not None:
-            q = searcher.gesture_query_from_video(like_video, start, end, track)
-        else:
-            q = searcher.text_query(query)
-        ranked = searcher.search(q, k)
-    result = ranked.result
-    model_note(embedder)
+    server = server or settings.server
+    if server:
+        if coupling_weight is not None:
+            raise typer.BadParameter("--coupling-weight is the server's setting; it cannot be changed with --server")
+        result, score_maps = _ask_server(server, settings.token, query, audio, transcript, like, like_video, start, end,
+                                         track, k, candidates, where, formats if export is not None else [])
+        note(f"model: {result.model} (at {server})")
+    else:
+        from gestsearch.search.engine import Searcher
+        from gestsearch.store import GestureStore
+
+        embedder = embedder_for(settings)
+        with GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True) as store:
+            searcher = Searcher(store, embedder, candidates, coupling_weight)
+            if audio is not None:
+                q = searcher.audio_query(audio, transcript, settings.asr_model)
+            elif like is not None:
+                q = searcher.gesture_query(like)
+            elif like_video is not None:
+                q = searcher.gesture_query_from_video(like_video, start, end, track)
+            else:
+                q = searcher.text_query(query)
+            ranked = searcher.search(q, k, where)
+        result, score_maps = ranked.result, ranked.score_maps
+        model_note(embedder)
     for line in result.notes:
         note(f"note: {line}")
     if export is not None:
-        written = export_results(result, export, formats, ranked.score_maps)
+        written = export_results(result, export, formats, score_maps)
         note(f"exported {len(written)} files to {export}")
     if json:
         print_json(result.to_dict())
     else:
         print_hits(result)
+
+
+def _ask_server(server, token, query, audio, transcript, like, like_video, start, end, track, k, candidates, where,
+                formats) -> tuple[SearchResult, dict]:
+    """The search answered by a running `gestsearch serve` (no models loaded here), with the score
+    maps of text hits when heatmaps are exported."""
+    import numpy as np
+
+    from gestsearch.client import Client
+
+    client = Client(server, token)
+    filters = {k: v for k, v in (("path", where.path), ("video", where.video), ("track", where.track),
+                                 ("min_duration", where.min_duration_s), ("max_duration", where.max_duration_s),
+                                 ("indexed_after", where.indexed_after), ("indexed_before", where.indexed_before))
+               if v is not None}
+    if audio is not None:
+        result = client.search_audio(audio, transcript, k, **filters)
+    elif like is not None:
+        result = client.like(like, k, **filters)
+    elif like_video is not None:
+        result = client.like_video(Path(like_video).absolute(), start, end, track, k, **filters)
+    else:
+        result = client.search(query, k, candidates, **filters)
+    maps = {}
+    if "heatmap" in formats and result.mode == "text":
+        maps = {h.clip_id: np.array(client.clip(h.clip_id, result.query)["score_map"], np.float32) for h in result.hits}
+    return result, maps
 
 
 def print_hits(result: SearchResult) -> None:

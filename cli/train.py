@@ -29,6 +29,7 @@ def train(
     fixed_temperature: Annotated[bool, typer.Option("--fixed-temperature", help="Keep the temperature at 0.07 instead of learning it.")] = False,
     val_corpus: Annotated[Optional[Path], typer.Option("--val-corpus", help="Validate on this corpus instead of a held-out share.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where the feature caches go (default OUT); runs on one corpus can share them.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes computing the feature caches (speaker tracking and masking take one core each).")] = 1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in OUT.")] = False,
     gestsync: GestsyncOpt = None,
@@ -44,7 +45,7 @@ def train(
     config = TrainConfig.for_preset(
         preset, epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, word_weight=word_weight, query_crop=query_crop,
         feature_dropout=feature_dropout, pretrain_epochs=pretrain_epochs, pretrained_gestsync=pretrained_gestsync,
-        val_corpus=val_corpus, cache_dir=cache_dir, seed=seed, learn_temperature=False if fixed_temperature else None,
+        val_corpus=val_corpus, cache_dir=cache_dir, workers=workers, seed=seed, learn_temperature=False if fixed_temperature else None,
     )
     init = initial_weights(preset, gestsync, jegal, text_model)
     with ProgressBars(enabled=not json) as progress:

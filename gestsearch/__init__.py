@@ -28,6 +28,9 @@ _ENTRY_POINTS = {
     "Settings": "gestsearch.config",
     "SearchResult": "gestsearch.results",
     "Hit": "gestsearch.results",
+    "ClipFilter": "gestsearch.search",  # which clips a search may return
+    "Client": "gestsearch.client",  # the API of a `gestsearch serve` server
+    "create_app": "gestsearch.serve",  # the service as an ASGI app
 }
 __all__ = ["__version__", *_ENTRY_POINTS]
 

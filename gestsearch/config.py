@@ -30,6 +30,8 @@ class Settings:
     batch_size: int = 256  # GestSync windows per transformer call (the trunk runs once per chunk)
     chunk_frames: int = 64  # frames decoded and embedded at a time (bounds memory)
     asr_model: str | None = None  # local Whisper directory for transcript-less audio (optional)
+    server: str | None = None  # URL of a running `gestsearch serve`: `gestsearch search` asks it, loading no models
+    token: str | None = None  # that server's access token (and the default of `gestsearch serve --token`)
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: object) -> Settings:

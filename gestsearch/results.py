@@ -70,6 +70,10 @@ class WordPeak:
             "cosine": _score(self.cosine),
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> WordPeak:
+        return cls(str(d["word"]), int(d["frame"]), float(d["time_s"]), float(d["strength"]), float(d["cosine"]))
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -112,6 +116,21 @@ class Hit:
             "merged_clip_ids": list(self.merged_clip_ids),
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Hit:
+        def optional(key: str) -> float | None:
+            return None if d.get(key) is None else float(d[key])
+
+        return cls(
+            rank=int(d["rank"]), clip_id=str(d["clip_id"]), video_path=str(d["video_path"]), track=int(d["track"]),
+            clip_start_s=float(d["clip_start_s"]), clip_end_s=float(d["clip_end_s"]),
+            span_start_s=float(d["span_start_s"]), span_end_s=float(d["span_end_s"]),
+            score=float(d["score"]), pooled_score=float(d["pooled_score"]), coupling_score=optional("coupling_score"),
+            peaks=[WordPeak.from_dict(p) for p in d.get("peaks", [])], text=str(d.get("text", "")),
+            merged_start_s=optional("merged_start_s"), merged_end_s=optional("merged_end_s"),
+            merged_clip_ids=[str(c) for c in d.get("merged_clip_ids", [])],
+        )
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -136,6 +155,18 @@ class SearchResult:
             "hits": [h.to_dict() for h in self.hits],
             "notes": list(self.notes),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SearchResult:
+        """The result a ``gestsearch.search/1`` document describes (:meth:`to_dict` read back);
+        ValueError when it is not one."""
+        if not isinstance(d, dict) or d.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} document")
+        try:
+            return cls(str(d["query"]), d["mode"], str(d["model"]), [Hit.from_dict(h) for h in d["hits"]],
+                       [str(n) for n in d.get("notes", [])])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"not a valid {SCHEMA} document ({type(e).__name__}: {e})") from None
 
 
 def _time(seconds: float) -> float:

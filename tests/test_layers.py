@@ -14,7 +14,8 @@ PACKAGES = ("gestsearch", "indexer", "cli")  # lowest first: each may import onl
 
 # Lowest first. A module may import modules of its own layer or of lower ones.
 LAYERS = (
-    ("constants", "text", "errors", "types", "atomic", "progress", "results"),  # leaves: numbers, text, errors, modes, records
+    ("constants", "text", "errors", "types", "atomic", "progress", "results", "filters"),  # leaves: numbers, text, errors, modes, records
+    ("client",),  # HTTP to a server: results only, no models
     ("config", "assets"),
     ("media", "synth"),  # media files in and out
     ("models", "features"),
@@ -25,6 +26,7 @@ LAYERS = (
     ("eval",),
     ("train",),
     ("api", "testing"),
+    ("serve",),  # the resident service: API, media, web UI
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

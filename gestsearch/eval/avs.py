@@ -3,7 +3,13 @@
 Two media layouts under ROOT (:func:`gestsearch.media.manifest.locate_media`), per row:
 
 - preprocessed, as the official dataset tooling writes it: ``ROOT/<filename>.avi`` (a
-  pre-cropped, face-masked speaker track) + ``ROOT/<filename>.wav``, used as they are;
+  speaker crop) + ``ROOT/<filename>.wav``. The video goes through the model-input path of
+  ``gestsearch index`` and training (:func:`gestsearch.media.main_track` in "auto" mode, then
+  :func:`gestsearch.media.iter_track_frames` with the face masked), so eval measures the vectors
+  the index would store for the same file: a crop around one speaker is used whole (the JEGAL
+  samples are unmasked crops, masked here as the official preprocessing masks them); a crop
+  that is masked already gets no second mask where no face is found but the official
+  no-face band over the top 111 rows, which lies on the masked face;
 - raw downloads, as the official download script writes them: the segment
   ``ROOT/<video_id>_<start>-<end>.mp4`` (or a full-length ``ROOT/<video_id>.mp4``, cut to
   ``[start_time, end_time]`` here). Our speaker tracker finds the people in it, numbered as
@@ -39,7 +45,7 @@ from gestsearch.embedding import Embedder, normalise
 from gestsearch.errors import EvalError, GestsearchError, TrackNotFound
 from gestsearch.eval.metrics import retrieval_metrics, retrieval_ranks, similarity_matrix, spotting_attention, spotting_correct
 from gestsearch.ingest import clip_record, video_record
-from gestsearch.media import Track, iter_track_frames, load_audio, probe, speaker_tracks
+from gestsearch.media import Track, iter_track_frames, load_audio, main_track, probe, speaker_tracks
 from gestsearch.media.manifest import ClipMedia, ManifestRow, located_media, read_manifest
 from gestsearch.progress import Progress, Update, silent
 from gestsearch.scoring import DEFAULT_COUPLING_WEIGHT
@@ -315,9 +321,8 @@ def _gallery_clip(store: GestureStore, row: ManifestRow, media: ClipMedia, embed
             store.record_failure(replace(record, n_tracks=0, status="failed", reason=str(e)))
             raise
     else:
-        track = speaker_tracks(media.video, mode="precropped")[0]
-    # pre-cropped AVS clips are face-masked already; raw video is masked as the indexer does
-    frames = embedder.gestures(iter_track_frames(media.video, track, mask=media.raw))
+        track = main_track(media.video)
+    frames = embedder.gestures(iter_track_frames(media.video, track))
     if len(frames) == 0:
         raise EvalError(f"{media.video}: no video frames")
     first, last = track.start_frame, track.start_frame + len(frames) - 1

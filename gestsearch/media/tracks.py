@@ -18,10 +18,9 @@ Modes of :func:`speaker_tracks`:
   otherwise. The JEGAL samples (faces 30-40 % of the width) come out pre-cropped, a two-person
   720p talk show or a 480x270 TEDx shot (face 10 %) raw.
 
-Every track carries ``hand_fraction``, the share of sampled frames (every 10th, at most 48 for
-pre-cropped input) in which MediaPipe Hands finds a hand inside the box, and ``low_gesture`` =
-``hand_fraction < 0.3``, the official "gestures not visible" rule (no hands in > 70 % of
-frames). Such tracks are flagged, never dropped.
+Tracks are never dropped for hidden hands: the official "gestures not visible" rule (no hands
+in > 70 % of frames) is not applied, and it is not measured either, as nothing used the measure
+and MediaPipe Hands cost a tenth of the tracking time.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import numpy as np
 
 from gestsearch.constants import FPS
 from gestsearch.errors import MediaError
-from gestsearch.media.landmarks import face_detector, hand_detector
+from gestsearch.media.landmarks import face_detector
 from gestsearch.media.scenes import SceneCutDetector
 from gestsearch.media.video import VideoInfo, probe, read_frames
 from gestsearch.types import TRACK_MODES, TrackMode, check_choice
@@ -42,9 +41,8 @@ Box = tuple[int, int, int, int]
 Face = tuple[float, float, float, float]  # x0, y0, x1, y1 in detection pixels
 
 DETECTION_SIDE = 640  # frames are downscaled to this longer side for detection
-HAND_EVERY = 10  # frames between hand checks
+SAMPLE_EVERY = 10  # frames between the frames the "auto" rule looks at
 MAX_SAMPLES = 48
-LOW_GESTURE_BELOW = 0.3
 MIN_TRACK_FRAMES = FPS  # a GestSync window
 MAX_GAP_FRAMES = FPS  # missed detections bridged inside a track
 PRECROPPED_FACE_WIDTH = 0.2
@@ -64,8 +62,6 @@ class Track:
     start_frame: int
     end_frame: int
     box: Box | None
-    low_gesture: bool
-    hand_fraction: float
 
     @property
     def start_s(self) -> float:
@@ -97,23 +93,14 @@ def speaker_tracks(
     end = info.n_frames if end_frame is None else min(end_frame, info.n_frames)
     if start >= end:
         raise ValueError(f"{path}: frames [{start_frame}, {end_frame}) are outside its {info.n_frames} frames")
-    if mode == "raw":
+    if mode == "raw" or (mode == "auto" and not _looks_precropped(_sample(info, start, end))):
         return _raw_tracks(info, start, end)
-    samples = _sample(info, start, end)
-    if mode == "auto" and not _looks_precropped(samples):
-        return _raw_tracks(info, start, end)
-    with hand_detector() as hands:
-        hand_fraction = float(np.mean([_has_hand(hands, frame) for frame in samples]))
-    return [_track(0, start, end, None, hand_fraction)]
-
-
-def _track(index: int, start: int, end: int, box: Box | None, hand_fraction: float) -> Track:
-    return Track(index, start, end, box, hand_fraction < LOW_GESTURE_BELOW, hand_fraction)
+    return [Track(0, start, end, None)]
 
 
 def _sample_indices(n_frames: int) -> list[int]:
-    """Every HAND_EVERY-th frame, thinned evenly to at most MAX_SAMPLES."""
-    indices = range(0, n_frames, HAND_EVERY)
+    """Every SAMPLE_EVERY-th frame, thinned evenly to at most MAX_SAMPLES."""
+    indices = range(0, n_frames, SAMPLE_EVERY)
     if len(indices) <= MAX_SAMPLES:
         return list(indices)
     return [int(i) for i in np.linspace(0, n_frames - 1, MAX_SAMPLES).round()]
@@ -124,7 +111,7 @@ def _sample(info: VideoInfo, start: int, end: int) -> list[np.ndarray]:
     decode for short ranges, seeks else."""
     scale = _detection_scale(info)
     indices = [start + k for k in _sample_indices(end - start)]
-    if end - start <= MAX_SAMPLES * HAND_EVERY:
+    if end - start <= MAX_SAMPLES * SAMPLE_EVERY:
         wanted = set(indices)
         return [frame for k, frame in enumerate(read_frames(info, start, end, scale), start) if k in wanted]
     return [next(read_frames(info, k, k + 1, scale)) for k in indices]
@@ -145,15 +132,11 @@ def _raw_tracks(info: VideoInfo, start: int, end: int) -> list[Track]:
     scale = _detection_scale(info)
     tracker = _FaceTracker()
     cuts = SceneCutDetector()
-    with face_detector() as detector, hand_detector() as hands:
+    with face_detector() as detector:
         for k, frame in enumerate(read_frames(info, start, end, scale), start):
             if cuts.is_cut(frame):
                 tracker.end_scene()
-            faces = _detect_faces(detector, frame)
-            hand_flags = None
-            if (k - start) % HAND_EVERY == 0:
-                hand_flags = [_has_hand(hands, _crop(frame, _body_box(face))) for face in faces]
-            tracker.update(k, faces, hand_flags)
+            tracker.update(k, _detect_faces(detector, frame))
     tracker.end_scene()
     tracks = []
     for piece in sorted(tracker.finished, key=lambda p: (p.frames[0], p.boxes[0][0])):
@@ -162,24 +145,20 @@ def _raw_tracks(info: VideoInfo, start: int, end: int) -> list[Track]:
             max(0, int(box[0])), max(0, int(box[1])),
             min(info.width, int(np.ceil(box[2]))), min(info.height, int(np.ceil(box[3]))),
         )
-        fraction = float(np.mean(piece.hands)) if piece.hands else 0.0
-        tracks.append(_track(len(tracks), piece.frames[0], piece.frames[-1] + 1, source_box, fraction))
+        tracks.append(Track(len(tracks), piece.frames[0], piece.frames[-1] + 1, source_box))
     return tracks
 
 
 @dataclass
 class _Piece:
-    """Face detections of one person in one scene: frame numbers, face boxes, hand checks."""
+    """Face detections of one person in one scene: frame numbers and face boxes."""
 
     frames: list[int] = field(default_factory=list)
     boxes: list[Face] = field(default_factory=list)
-    hands: list[bool] = field(default_factory=list)
 
-    def add(self, k: int, box: Face, hand: bool | None) -> None:
+    def add(self, k: int, box: Face) -> None:
         self.frames.append(k)
         self.boxes.append(box)
-        if hand is not None:
-            self.hands.append(hand)
 
 
 class _FaceTracker:
@@ -189,7 +168,7 @@ class _FaceTracker:
         self.active: list[_Piece] = []
         self.finished: list[_Piece] = []
 
-    def update(self, k: int, faces: list[Face], hands: list[bool] | None) -> None:
+    def update(self, k: int, faces: list[Face]) -> None:
         for piece in [p for p in self.active if k - p.frames[-1] > MAX_GAP_FRAMES]:
             self.active.remove(piece)
             self.finished.append(piece)
@@ -207,11 +186,11 @@ class _FaceTracker:
                 continue
             used_pieces.add(p)
             used_faces.add(f)
-            self.active[p].add(k, faces[f], None if hands is None else hands[f])
+            self.active[p].add(k, faces[f])
         for f, face in enumerate(faces):
             if f not in used_faces:
                 piece = _Piece()
-                piece.add(k, face, None if hands is None else hands[f])
+                piece.add(k, face)
                 self.active.append(piece)
 
     def end_scene(self) -> None:
@@ -226,7 +205,6 @@ class _FaceTracker:
             else:
                 same.frames += piece.frames
                 same.boxes += piece.boxes
-                same.hands += piece.hands
         self.finished.extend(p for p in merged if p.frames[-1] - p.frames[0] + 1 >= MIN_TRACK_FRAMES)
 
 
@@ -291,15 +269,6 @@ def _detect_faces(detector, frame: np.ndarray) -> list[Face]:
         if x1 > x0 and y1 > y0:
             boxes.append((x0, y0, x1, y1))
     return boxes
-
-
-def _has_hand(hands, image: np.ndarray) -> bool:
-    return hands.process(np.ascontiguousarray(image)).multi_hand_landmarks is not None
-
-
-def _crop(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    return frame[max(0, int(y0)) : max(0, int(np.ceil(y1))), max(0, int(x0)) : max(0, int(np.ceil(x1)))]
 
 
 def _detection_scale(info: VideoInfo) -> float:

@@ -21,6 +21,7 @@ import numpy as np
 from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K, FPS, SAMPLE_RATE
 from gestsearch.embedding import Embedder, normalise
 from gestsearch.errors import QueryError
+from gestsearch.filters import ClipFilter
 from gestsearch.media import force_align, iter_track_frames, load_audio, normalise_word, speaker_tracks
 from gestsearch.media.asr import transcribe
 from gestsearch.results import Hit, SearchResult
@@ -152,16 +153,20 @@ class Searcher:
         return {w for w in words if tokenizer.unk_token_id in tokenizer(w, add_special_tokens=False)["input_ids"]}
 
     # -- ranking ---------------------------------------------------------------------------
-    def search(self, query: Query, k: int = DEFAULT_K) -> Ranked:
+    def search(self, query: Query, k: int = DEFAULT_K, where: ClipFilter | None = None) -> Ranked:
+        """The ``k`` best clips for ``query``; with ``where``, among the clips that pass it only
+        (filtered before ranking, so k hits come back whenever k clips pass)."""
         if k < 1:
             raise QueryError("-k must be at least 1")
+        among = self.store.matching_clip_ids(where) if where is not None and where.active else None
         pooled = normalise(query.vectors.mean(0))
         if query.mode == "gesture":
-            return self._gesture_to_speech(query, pooled, k)
-        n = min(max(self.candidates, k), self.store.clip_count())
+            return self._gesture_to_speech(query, pooled, k, among)
+        n = min(max(self.candidates, k), self.store.clip_count() if among is None else len(among))
         if n == 0:
-            return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, [], query.notes), {})
-        ids, scores = self.store.search_pooled(pooled, n, column="gesture")
+            notes = [*query.notes, *(["no indexed clip passes the filter"] if among is not None else [])]
+            return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, [], notes), {})
+        ids, scores = self.store.search_pooled(pooled, n, column="gesture", among=among)
         keep = ids[0] >= 0
         clips = self.store.clips_by_ids(ids[0][keep].tolist())
         pooled_scores = scores[0][keep]
@@ -179,6 +184,19 @@ class Searcher:
             maps[hit.clip_id] = scores_map
         return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits, query.notes), maps)
 
+    def score_clip(self, query: Query, clip_id: int) -> tuple[Hit, np.ndarray]:
+        """One clip scored against a text or speech query as :meth:`search` scores it: its hit
+        (rank 1) with the word peaks, and the (W, T) word × frame spotting scores."""
+        if query.mode == "gesture":
+            raise QueryError("a clip is scored against words: give a text or speech query")
+        clips = self.store.clips_by_ids([clip_id])
+        if not clips:
+            raise QueryError(f"no clip with id {clip_id} in the index")
+        pooled = float(normalise(query.vectors.mean(0)) @ clips[0].gesture)
+        coupling = coupling_scores(query.vectors, [clips[0].frames])
+        final = float(fuse(np.array([pooled], np.float32), coupling, self.coupling_weight)[0])
+        return self._hit(1, clips[0], query, final, pooled, float(coupling[0]))
+
     def _hit(self, rank: int, clip: ClipRecord, query: Query, score: float, pooled: float, coupling: float):
         frames = clip.frames.astype(np.float32)
         peaks = word_peaks(query.words, query.vectors, frames, clip_start_s=clip.start_s, fps=FPS)
@@ -190,13 +208,15 @@ class Searcher:
         )
         return hit, score_map(query.vectors, frames)
 
-    def _gesture_to_speech(self, query: Query, pooled: np.ndarray, k: int) -> Ranked:
-        ids, scores = self.store.search_pooled(pooled, min(k + 1, max(1, self.store.clip_count())), column="content")
+    def _gesture_to_speech(self, query: Query, pooled: np.ndarray, k: int, among: np.ndarray | None) -> Ranked:
+        available = self.store.clip_count() if among is None else len(among)
+        ids, scores = self.store.search_pooled(pooled, min(k + 1, max(1, available)), column="content", among=among)
         notes = list(query.notes)
         speaking = [i for i in ids[0] if i >= 0 and i != query.exclude]
         if len(speaking) < k:
+            among_what = "" if among is None else " among the clips that pass the filter"
             notes.append(
-                f"only {len(speaking)} clips have speech content (clips indexed with a transcript or word timings); "
+                f"only {len(speaking)} clips{among_what} have speech content (clips indexed with a transcript or word timings); "
                 "gesture → speech ranks clips by what is said in them"
             )
         hits = []

@@ -1,5 +1,6 @@
 """Storage of the gesture index: LanceDB tables, FAISS sidecar, record types."""
 
+from gestsearch.filters import ClipFilter
 from gestsearch.store.ann import (
     FLAT_MAX,
     NPROBE,
@@ -29,6 +30,7 @@ __all__ = [
     "NPROBE",
     "AnnConfig",
     "AnnInfo",
+    "ClipFilter",
     "ClipRecord",
     "GestureStore",
     "IndexInfo",

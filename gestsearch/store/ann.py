@@ -130,14 +130,22 @@ class AnnIndex:
         self.versions = versions
         self._gpu_index = None
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` clip ids and cosine scores for each (Q, 512) normalised query.
+    def search(self, queries: np.ndarray, k: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` clip ids and cosine scores for each (Q, 512) normalised query, over the whole
+        index or only the clip ids ``among`` (every inverted list is then searched, so the result
+        is exact within them and full whenever k of them are indexed).
 
         Returns ids int64 (Q, k) and scores float32 (Q, k), best first; missing results
         (fewer than k vectors) are id -1 with score -inf.
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        scores, ids = self._searcher(k).search(queries, k)
+        if among is None:
+            scores, ids = self._searcher(k).search(queries, k)
+        else:  # on the CPU index: FAISS GPU indexes take no id selector
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, dtype=np.int64))
+            params = (faiss.SearchParametersIVF(sel=selector, nprobe=int(self.index.nlist)) if self.kind == "ivf"
+                      else faiss.SearchParameters(sel=selector))
+            scores, ids = self.index.search(queries, k, params=params)
         scores = scores.astype(np.float32)
         scores[ids < 0] = -np.inf
         return ids.astype(np.int64), scores

@@ -15,15 +15,17 @@ from pathlib import Path
 import lancedb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gestsearch.constants import DIM
 from gestsearch.errors import QueryError, StoreError
-from gestsearch.store.ann import AnnConfig, AnnIndex, AnnSidecar
+from gestsearch.filters import ClipFilter
+from gestsearch.store.ann import AnnConfig, AnnIndex, AnnSidecar, exact_search
 from gestsearch.store.failures import guarded, storage_errors
 from gestsearch.store.info import IndexInfo
 from gestsearch.store.lock import WriterLock
 from gestsearch.store.meta import ANN_DIR, check_new_index_place, exists, no_index, open_meta
-from gestsearch.store.records import ClipRecord, VideoRecord, covered_frames, video_id_for
+from gestsearch.store.records import ClipRecord, VideoRecord, covered_frames, loaded_path, video_id_for
 from gestsearch.store.schema import (
     CLIPS,
     CLIPS_SCHEMA,
@@ -31,6 +33,7 @@ from gestsearch.store.schema import (
     clips_from_arrow,
     normalise,
     sql_str,
+    vectors_of,
     video_from_row,
 )
 from gestsearch.store.snapshot import HAS_CONTENT, Snapshots
@@ -221,14 +224,36 @@ class GestureStore:
     # ---------------------------------------------------------------- search
 
     @guarded
+    def matching_clip_ids(self, where: ClipFilter) -> np.ndarray:
+        """Ids of the visible clips that pass ``where``, int64, sorted."""
+        snapshot = self._snapshots.take()
+        if not where.on_videos:
+            rows = snapshot.rows(["id", "write_id"], where.clip_where())
+            return np.sort(rows.column("id").to_numpy())
+        videos = self._videos.search().where("status = 'indexed'").select(["video_id", "path", "indexed_at"]).to_arrow()
+        chosen = [v for v, path, at in zip(*(videos.column(c).to_pylist() for c in ("video_id", "path", "indexed_at")))
+                  if where.matches_video(loaded_path(path), at or "")]
+        if not chosen:
+            return np.empty(0, np.int64)
+        rows = snapshot.rows(["id", "write_id", "video_id"], where.clip_where())
+        rows = rows.filter(pc.is_in(rows.column("video_id"), value_set=pa.array(chosen, pa.string())))
+        return np.sort(rows.column("id").to_numpy())
+
+    @guarded
     def search_pooled(
-        self, query: np.ndarray, k: int, column: Column = "gesture", backend: Backend = "faiss"
+        self,
+        query: np.ndarray,
+        k: int,
+        column: Column = "gesture",
+        backend: Backend = "faiss",
+        among: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` clips by cosine similarity of a pooled vector column.
 
         ``query``: (512,) or (Q, 512), normalised here. ``column``: "gesture", or "content" (only
         clips with speech + transcript have one). ``backend``: "faiss" (the sidecar; exact up to
         50k clips, IVF beyond) or "lance" (LanceDB's own vector search, e.g. for object storage).
+        ``among``: clip ids (e.g. :meth:`matching_clip_ids`) to search instead of the whole index.
         Returns ids int64 (Q, k) and scores float32 (Q, k), best first; when fewer than k clips
         match, the rest is id -1 with score -inf.
         """
@@ -238,8 +263,13 @@ class GestureStore:
             raise QueryError(f"k must be at least 1, got {k}")
         queries = _query_vectors(query)
         if backend == "lance":
-            return self._snapshots.take().search(queries, k, column)
-        return self._ann_index(column).search(queries, k)
+            snapshot = self._snapshots.take()
+            if among is None:
+                return snapshot.search(queries, k, column)
+            rows = snapshot.rows_by_ids(np.asarray(among, np.int64), ["id", "write_id", column])
+            rows = rows.filter(pc.is_valid(rows.column(column)))
+            return exact_search(rows.column("id").to_numpy(), vectors_of(rows.column(column)), queries, k)
+        return self._ann_index(column).search(queries, k, among)
 
     @guarded
     def refresh_ann(self) -> dict[Column, dict]:

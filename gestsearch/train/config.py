@@ -88,6 +88,7 @@ class TrainConfig:
     val_fraction: float = 0.1  # held-out share of the corpus (ignored with val_corpus)
     val_corpus: Path | None = None  # a separate corpus to validate on
     cache_dir: Path | None = None  # where the feature caches go (default: the output directory)
+    workers: int = 1  # processes computing the feature caches (speed only: the features do not depend on it)
     seed: int = 0
 
     @classmethod
@@ -126,6 +127,7 @@ class TrainConfig:
             ),
             "pretrain_lr": self.pretrain_lr > 0 and math.isfinite(self.pretrain_lr),
             "val_fraction": 0 <= self.val_fraction < 1,
+            "workers": self.workers >= 1,
             "seed": self.seed >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]

@@ -21,9 +21,12 @@ stores the calibrated trunk, which later runs load instead of recalibrating.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
-from collections.abc import Iterable, Iterator
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,6 +136,7 @@ def load_or_build(
     max_frames: int = 500,
     progress: Progress | None = None,
     label: str = "train",
+    workers: int = 1,
 ) -> FeatureSet:
     """Features of every clip of ``corpus``, from the cache file when it matches, else computed and saved.
 
@@ -141,7 +145,8 @@ def load_or_build(
     that many frames from the corpus's first clips (input statistics only: no labels are used).
     Either way ``gestsync.trunk`` ends up as the cache stores it. ``progress`` sees a
     :class:`CacheEvent` per clip featurised, naming the corpus ``label``. Clips longer than ``max_frames`` or without usable words or
-    audio are skipped, with the reason.
+    audio are skipped, with the reason. ``workers`` > 1 featurises clips in that many processes
+    (speaker tracking and face masking use one core each); the features do not depend on it.
     """
     key = hashlib.sha256(
         f"{FORMAT}:{corpus.fingerprint()}:{trunk_fingerprint(gestsync.trunk)}:{blocks}:{calibration_frames}:{mask}:{max_frames}".encode()
@@ -155,13 +160,14 @@ def load_or_build(
         frames = itertools.chain.from_iterable(_frames(clip.video, mask) for clip in corpus.clips)
         calibrate_batchnorm(gestsync.trunk, _take_frames(frames, calibration_frames))
     clips, skipped = [], [f"{name}: no media" for name in corpus.missing]
-    for done, clip in enumerate(corpus.clips, start=1):
-        try:
-            clips.append(featurise(clip, gestsync, blocks, mask, max_frames))
-        except GestsearchError as e:
-            skipped.append(f"{clip.name}: {e}")
-        if progress:
-            progress(CacheEvent(label, done, len(corpus.clips)))
+    with _featuriser(gestsync, blocks, mask, max_frames, workers) as featurise_clips:
+        for done, (clip, result) in enumerate(zip(corpus.clips, featurise_clips(corpus.clips)), start=1):
+            if isinstance(result, ClipFeatures):
+                clips.append(result)
+            else:
+                skipped.append(f"{clip.name}: {result}")
+            if progress:
+                progress(CacheEvent(label, done, len(corpus.clips)))
     _write(path, {"key": key, "trunk": gestsync.trunk.state_dict(), "clips": [c.to_dict() for c in clips], "skipped": skipped})
     return FeatureSet(clips, skipped, path)
 
@@ -191,6 +197,54 @@ def featurise(
     activations = torch.cat(list(gestsync.stream_activations(chunks, blocks)))
     words = [(str(w), int(s), int(e)) for w, s, e in boundaries]
     return ClipFeatures(clip.name, activations.half().cpu(), mel.half(), words, clip.target)
+
+
+FeaturiseResult = ClipFeatures | str  # the features, or why the clip is unusable
+
+
+@contextlib.contextmanager
+def _featuriser(
+    gestsync: GestSync, blocks: int, mask: bool, max_frames: int, workers: int
+) -> Iterator[Callable[[list[CorpusClip]], Iterator[FeaturiseResult]]]:
+    """A function from clips to their :func:`featurise` results, in order: in this process, or
+    in ``workers`` spawned processes that each hold a copy of the (calibrated) trunk."""
+    if workers <= 1:
+        yield lambda clips: (_featurise_or_reason(c, gestsync, blocks, mask, max_frames) for c in clips)
+        return
+    context = multiprocessing.get_context("spawn")  # fork after torch and MediaPipe threads start can hang
+    with ProcessPoolExecutor(workers, context, _start_worker, (gestsync, blocks, mask, max_frames)) as pool:
+        yield lambda clips: (_from_worker(r) for r in pool.map(_featurise_in_worker, clips, chunksize=2))
+
+
+def _featurise_or_reason(clip: CorpusClip, gestsync: GestSync, blocks: int, mask: bool, max_frames: int) -> FeaturiseResult:
+    try:
+        return featurise(clip, gestsync, blocks, mask, max_frames)
+    except GestsearchError as e:
+        return str(e)
+
+
+_worker_args: tuple | None = None
+
+
+def _start_worker(gestsync: GestSync, blocks: int, mask: bool, max_frames: int) -> None:
+    global _worker_args
+    torch.set_num_threads(1)  # the workers share the cores between them
+    _worker_args = (gestsync.eval(), blocks, mask, max_frames)
+
+
+def _featurise_in_worker(clip: CorpusClip) -> dict | str:
+    result = _featurise_or_reason(clip, *_worker_args)
+    if isinstance(result, str):
+        return result
+    # numpy crosses the process boundary by plain pickling (torch tensors would go through shared-memory handles)
+    return {**result.to_dict(), "activations": result.activations.numpy(), "mel": result.mel.numpy()}
+
+
+def _from_worker(result: dict | str) -> FeaturiseResult:
+    if isinstance(result, str):
+        return result
+    return ClipFeatures.from_dict({**result, "activations": torch.from_numpy(result["activations"]),
+                                   "mel": torch.from_numpy(result["mel"])})
 
 
 @torch.no_grad()

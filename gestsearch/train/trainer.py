@@ -258,7 +258,7 @@ def _prepare_data(
     def features(corpus: Path, name: str, calibration_frames: int = 0):
         return load_or_build(
             read_corpus(corpus), gestsync, cache_dir, config.frozen_trunk_blocks, calibration_frames,
-            config.mask_faces, jegal.config.max_frames, emit, name,
+            config.mask_faces, jegal.config.max_frames, emit, name, config.workers,
         )
 
     # BatchNorm calibration (first corpus only) sets the trunk that every other cache is computed with.

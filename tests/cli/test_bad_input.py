@@ -383,6 +383,9 @@ query_case("like-video-without-range", lambda c: ["--like-video", c.s.media / "t
 query_case("start-after-end", lambda c: ["--like-video", c.s.media / "talk0.mp4", "--start", "2", "--end", "1"],
            ("--start", "--end"))
 query_case("format-without-export", lambda c: [QUERY, "--format", "json"], ("--export",))
+query_case("filter-date-not-iso", lambda c: [QUERY, "--indexed-after", "last tuesday"], ("ISO 8601",))
+query_case("filter-durations-crossed", lambda c: [QUERY, "--min-duration", "5", "--max-duration", "2"], ("above the maximum",))
+query_case("filter-negative-track", lambda c: [QUERY, "--only-track", "-1"], ("--only-track",))
 
 
 @case("query", "format-gif")

@@ -17,7 +17,7 @@ OPERATIONS = {
     "iter_frames": lambda path: [len(c) for c in iter_frames(path)],
     "load_audio": load_audio,
     "speaker_tracks": speaker_tracks,
-    "iter_track_frames": lambda path: [len(c) for c in iter_track_frames(path, Track(0, 0, 10, None, False, 1.0))],
+    "iter_track_frames": lambda path: [len(c) for c in iter_track_frames(path, Track(0, 0, 10, None))],
 }
 
 

@@ -34,7 +34,6 @@ def test_jegal_sample_is_one_precropped_track_with_56_masked_frames(shared_data)
     [track] = speaker_tracks(path)
     assert (track.start_frame, track.end_frame, track.box) == (0, 56, None)
     assert track.end_s == pytest.approx(2.24)
-    assert not track.low_gesture and track.hand_fraction > 0.5
     frames = np.concatenate(list(iter_track_frames(path, track)))
     assert frames.shape == (56, 270, 480, 3) and frames.dtype == np.float32
     assert frames.min() >= 0.0 and frames.max() <= 1.0
@@ -49,10 +48,10 @@ def test_jegal_sample_is_one_precropped_track_with_56_masked_frames(shared_data)
     assert frames[:, 200:].mean() > 0.1
 
 
-def test_no_face_found_blacks_the_top_111_rows_and_flags_low_gesture(tmp_path):
+def test_no_face_found_blacks_the_top_111_rows(tmp_path):
     path = write_video(tmp_path / "bars.mp4", pattern_frames(25, 320, 240))
     [track] = speaker_tracks(path)
-    assert track.box is None and track.low_gesture and track.hand_fraction == 0.0
+    assert track.box is None
     frames = np.concatenate(list(iter_track_frames(path, track, chunk_frames=16)))
     assert frames.shape == (25, 270, 480, 3)
     assert np.all(frames[:, :111] == 0)
@@ -103,5 +102,5 @@ def test_unknown_mode_is_a_config_error(shared_data):
 
 
 def test_track_time_properties():
-    track = Track(index=3, start_frame=50, end_frame=75, box=(0, 0, 10, 10), low_gesture=False, hand_fraction=0.5)
+    track = Track(index=3, start_frame=50, end_frame=75, box=(0, 0, 10, 10))
     assert (track.start_s, track.end_s, track.n_frames) == (2.0, 3.0, 25)

@@ -104,10 +104,10 @@ def test_4k_video_is_downscaled_while_decoding(tmp_path):
     assert (info.width, info.height, info.n_frames) == (3840, 2160, 10)
     chunks = list(iter_frames(path, max_side=960))
     assert chunks[0].shape == (10, 540, 960, 3)
-    list(iter_track_frames(path, Track(0, 0, 1, None, False, 1.0)))  # MediaPipe set-up, not measured
+    list(iter_track_frames(path, Track(0, 0, 1, None)))  # MediaPipe set-up, not measured
     tracemalloc.start()
     try:
-        sizes = [len(chunk) for chunk in iter_track_frames(path, Track(0, 0, 10, None, False, 1.0), chunk_frames=4)]
+        sizes = [len(chunk) for chunk in iter_track_frames(path, Track(0, 0, 10, None), chunk_frames=4)]
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -15,7 +15,7 @@ from cli.main import app
 from gestsearch.media.encode import write_audio
 from gestsearch.scoring import fuse
 from gestsearch.search.engine import Searcher
-from gestsearch.store import GestureStore
+from gestsearch.store import ClipFilter, GestureStore
 from gestsearch.testing.media import tone
 
 pytestmark = pytest.mark.slow  # models, real media or a whole pipeline: see `make test-fast`
@@ -214,3 +214,24 @@ def test_info(search_index):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["clips"] > 3
+
+
+def test_filters_apply_before_ranking(search_index, embedder, model_args):
+    _, db = search_index
+    with GestureStore.open(db, read_only=True) as store:
+        clips = list(store.iter_clips())
+        searcher = Searcher(store, embedder)
+        query = searcher.text_query("the hat, mixing numbers")
+        avi = [c for c in clips if c.path.endswith(".avi")]
+        assert avi and len(avi) < len(clips)
+        hits = searcher.search(query, k=len(avi), where=ClipFilter(path="*.avi")).result.hits
+        assert len(hits) == len(avi) and all(h.video_path.endswith(".avi") for h in hits)  # k hits, all matching
+        none = searcher.search(query, k=5, where=ClipFilter(path="*.nothing")).result
+        assert none.hits == [] and none.notes == ["no indexed clip passes the filter"]
+        long_ones = searcher.search(query, k=50, where=ClipFilter(min_duration_s=3.5)).result.hits
+        assert long_ones and all(h.clip_end_s - h.clip_start_s >= 3.5 for h in long_ones)
+    result = run("search", "numbers", "--db", str(db), "--path", "*.avi", "-k", "2", "--json", *model_args)
+    assert result.exit_code == 0, result.output
+    assert [h["video_path"].endswith(".avi") for h in json.loads(result.stdout)["hits"]] == [True, True]
+    result = run("search", "numbers", "--db", str(db), "--indexed-before", "2000-01-01", *model_args)
+    assert result.exit_code == 0 and "no hits" in result.stdout and "passes the filter" in result.output
