@@ -721,3 +721,19 @@ def test_cli_refuses_a_short_token(tmp_path, monkeypatch):
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "8 characters" in lines[0]
+
+
+def test_cli_search_asks_a_running_server(live, searcher, tmp_path, monkeypatch):
+    """`gestsearch search --server URL` (or GESTSEARCH_SERVER) answers from the server, loading no
+    models: the same hits as the library, exports included."""
+    from cli.main import app
+
+    monkeypatch.setenv("GESTSEARCH_SERVER", live)
+    result = CliRunner().invoke(app, ["search", QUERY, "-k", "2", "--json", "--export", str(tmp_path / "out"),
+                                      "--format", "csv", "--format", "heatmap"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer == library(searcher.search(searcher.text_query(QUERY), 2).result)
+    assert (tmp_path / "out" / "results.csv").is_file() and len(list((tmp_path / "out").glob("*.png"))) == 2
+    refused = CliRunner().invoke(app, ["search", QUERY, "--server", f"http://127.0.0.1:{free_port()}"])
+    assert refused.exit_code == 2 and "cannot reach the gestsearch server" in refused.output
