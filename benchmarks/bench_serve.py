@@ -15,8 +15,8 @@ settings. Each client is a thread with one keep-alive HTTP/1.1 connection sendin
 so every query runs the text encoder, FAISS stage 1 over the whole index, the store read of the
 candidates' frames (300 by default), exact re-ranking and the word peaks. Latency is measured by the client,
 request sent to body read. Levels run one after the other on the same server.
-``--server-threads N`` starts the server with OMP_NUM_THREADS=N (torch's and FAISS's thread pools;
-default: not set, the product's default of one thread per core).
+``--server-threads N`` starts the server with OMP_NUM_THREADS=N (FAISS's thread pool; `gestsearch
+serve` itself runs torch on one thread, its queries being serialised and small).
 
     .venv/bin/python benchmarks/bench_serve.py [--clips 100000] [--queries 200] [--levels 1,4,16] [--index DIR]
                                                [--server-threads N]

@@ -22,7 +22,7 @@ _GLOB = set("*?[")
 class ClipFilter:
     """Every field left None matches everything; the fields that are set must all match.
 
-    ``path``: a folder (every video under it) or a glob. A glob without ``/`` matches the file
+    ``path``: a folder (every video under it), a file name, or a glob. A glob without ``/`` matches the file
     name (``*.mp4``, ``interview_*``); one with ``/`` matches the whole path, and a relative one
     the end of it (``2019/*/*.mp4``); ``*`` crosses folders. ``video``: one video's path.
     ``indexed_after`` / ``indexed_before``: ISO 8601 dates or times (UTC unless a zone is given).
@@ -91,6 +91,8 @@ class ClipFilter:
 
 def _path_matches(path: str, pattern: str) -> bool:
     if not _GLOB & set(pattern):
+        if "/" not in pattern and Path(path).name == pattern:  # a bare file name
+            return True
         folder = str(Path(pattern).expanduser().absolute())
         return path == folder or path.startswith(folder.rstrip("/") + "/")
     if "/" not in pattern:

@@ -41,6 +41,7 @@ def test_each_filter_selects_its_clips(store, tmp_path):
         ClipFilter(path=str(tmp_path / "talks")): a | b,
         ClipFilter(path=str(tmp_path / "talks") + "/"): a | b,
         ClipFilter(path="*.avi"): c,
+        ClipFilter(path="c.avi"): c,
         ClipFilter(path="talks/a*"): a,
         ClipFilter(path=str(tmp_path / "*" / "b.mp4")): b,
         ClipFilter(video=str(tmp_path / "talks" / "b.mp4")): b,

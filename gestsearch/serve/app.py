@@ -43,6 +43,7 @@ from gestsearch.store import GestureStore
 from gestsearch.text import json_text, printable
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and form fields around the file
 MAX_K = 200
 AUDIO_SUFFIXES = (".wav", ".mp3", ".m4a", ".webm", ".ogg", ".flac", ".mp4")
 TOKEN_COOKIE = "gestsearch_token"
@@ -96,6 +97,15 @@ def create_app(settings: Settings, token: str | None = None, embedder: Embedder 
     )
     app.state.service = state
     _errors(app)
+
+    @app.middleware("http")
+    async def refuse_large_uploads(request: Request, call_next):
+        # before the form is parsed: Starlette would otherwise spool the whole body to disk first
+        length = request.headers.get("content-length", "")
+        if request.method == "POST" and length.isdigit() and int(length) > MAX_UPLOAD_BYTES + UPLOAD_OVERHEAD:
+            return JSONText({"error": f"the upload is larger than {MAX_UPLOAD_BYTES // (1 << 20)} MB"}, status_code=413)
+        return await call_next(request)
+
     app.include_router(_api(state))
     app.mount("/static", StaticFiles(directory=str(_static_dir())), name="static")
 

@@ -446,6 +446,9 @@ def test_bad_uploads(client, corpus, tmp_path, monkeypatch):
     assert "too long" in one_line_error(post("/api/search/audio", files=wav_upload(too_long), data={"transcript": "wave"}), 400)
     monkeypatch.setattr("gestsearch.serve.app.MAX_UPLOAD_BYTES", 1000)
     assert "larger than" in one_line_error(post("/api/search/audio", files=wav_upload(wav), data=transcript), 413)
+    # refused from its Content-Length, before the body is read or spooled
+    big = post("/api/search/audio", content=b"x" * 200_000, headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert "larger than" in one_line_error(big, 413)
 
 
 def test_bad_export_bodies(client):
