@@ -9,7 +9,6 @@ import http.client
 import io
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,6 @@ import time
 import urllib.parse
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +34,7 @@ from gestsearch.results import SearchResult
 from gestsearch.search import ClipFilter, Searcher
 from gestsearch.store import GestureStore
 from gestsearch.synth.speech import espeak_available
+from gestsearch.testing.server import free_port, serving
 
 pytestmark = pytest.mark.slow  # renders and indexes a synthetic archive: see `make test-fast`
 
@@ -128,31 +127,6 @@ def live(corpus, bundled, tmp_path_factory) -> Iterator[str]:
     """The URL of a real uvicorn server (in a thread) on the index."""
     with serving(make_app(corpus.db, bundled, tmp_path_factory.mktemp("live-cuts"))) as url:
         yield url
-
-
-@contextmanager
-def serving(app) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raw_get(url: str, target: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -706,24 +680,18 @@ def test_client_against_an_unreachable_server():
 # ------------------------------------------------------------------------------------------- CLI
 
 
-def test_cli_refuses_a_network_host_without_a_token(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("args", "says"), [
+    (["--host", "0.0.0.0"], "--token"),  # other machines could connect without a token
+    (["--token", "short"], "8 characters"),
+])
+def test_cli_refuses_unsafe_serving(args, says, tmp_path, monkeypatch):
     from cli.main import app
 
     monkeypatch.delenv("GESTSEARCH_TOKEN", raising=False)
-    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "index"), "--host", "0.0.0.0"])
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "index"), *args])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and "--token" in lines[0]
-
-
-def test_cli_refuses_a_short_token(tmp_path, monkeypatch):
-    from cli.main import app
-
-    monkeypatch.delenv("GESTSEARCH_TOKEN", raising=False)
-    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "index"), "--token", "short"])
-    assert result.exit_code == 2
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and "8 characters" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error:") and says in lines[0]
 
 
 def test_cli_search_asks_a_running_server(live, searcher, tmp_path, monkeypatch):

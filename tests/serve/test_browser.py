@@ -9,8 +9,6 @@ import csv
 import io
 import os
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from gestsearch.synth.speech import espeak_available
+from gestsearch.testing.server import serving
 
 CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else shutil.which("chromium")
 TOKEN = "browser-test-token"
@@ -47,7 +46,6 @@ def talks(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(talks: Path) -> Iterator[str]:
     """The talks indexed with the bundled model and served with a token; the base URL."""
-    import uvicorn
 
     from gestsearch.config import Settings
     from gestsearch.embedding import Embedder
@@ -59,19 +57,8 @@ def server(talks: Path) -> Iterator[str]:
     index_folder(talks, embedder, db)
     app = create_app(Settings(db=db), token=TOKEN, embedder=embedder, cache_dir=talks.parent / "cuts")
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uvicorn_server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
