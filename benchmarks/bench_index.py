@@ -6,6 +6,14 @@ and, when present, the bundled tiny demo model; reports frames/s end to end (dec
 masking, GestSync, JEGAL, LanceDB + FAISS writes) and bytes on disk per second of video.
 
     .venv/bin/python benchmarks/bench_index.py [--clips 20]
+
+``--pipelining`` instead indexes the archive with the paper-size model twice per round,
+alternating decode + face masking in the indexing thread (``prefetch=0``, the baseline) and in
+a background thread one chunk ahead (``prefetch=1``, the default), with one embedder (same
+backend and threads) and an untimed warm-up; it prints frames/s of each and their ratio, with the
+load average before and after each pass.
+
+    .venv/bin/python benchmarks/bench_index.py --pipelining [--clips 12] [--rounds 2] [--backend auto]
 """
 
 from __future__ import annotations
@@ -36,14 +44,14 @@ def paper_checkpoints(directory: Path) -> tuple[Path, Path, Path]:
     return tuple(paths)
 
 
-def run(label: str, archive: Path, db: Path, settings) -> dict:
+def run(label: str, archive: Path, db: Path, settings, embedder=None, prefetch: int = 1) -> dict:
     from gestsearch.embedding import Embedder
     from gestsearch.store import GestureStore
     from indexer.pipeline import index_folder
 
-    embedder = Embedder.from_settings(settings)
+    embedder = embedder or Embedder.from_settings(settings)
     start = time.perf_counter()
-    summary = index_folder(archive, embedder, db)
+    summary = index_folder(archive, embedder, db, prefetch=prefetch)
     seconds = time.perf_counter() - start
     with GestureStore.open(db, read_only=True) as store:
         info = store.info()
@@ -55,14 +63,54 @@ def run(label: str, archive: Path, db: Path, settings) -> dict:
     }
 
 
+def pipelining(archive: Path, tmp: Path, rounds: int, backend: str) -> None:
+    """Same archive, same embedder: decode + masking inline (baseline) vs in the prefetch thread."""
+    import os
+    import shutil
+
+    from gestsearch.config import Settings
+    from gestsearch.embedding import Embedder
+    from gestsearch.media.masking import PREFETCH_CHUNKS
+
+    gs, jg, text = paper_checkpoints(tmp)
+    embedder = Embedder.from_settings(Settings(gestsync=gs, jegal=jg, text_model=str(text), device="cpu", backend=backend))
+    warm = tmp / "warm"
+    warm.mkdir()
+    shutil.copy(next(archive.glob("*.mp4")), warm)
+    run("warm-up", warm, tmp / "db_warm", None, embedder)
+    variants = {"decode + masking inline (baseline)": 0, f"prefetch thread, {PREFETCH_CHUNKS} chunk ahead": PREFETCH_CHUNKS}
+    rows = []
+    for r in range(rounds):
+        for label, prefetch in variants.items():
+            load = os.getloadavg()[0]
+            row = run(label, archive, tmp / f"db_{r}_{prefetch}", None, embedder, prefetch)
+            rows.append({**row, "load": f"{load:.2f} → {os.getloadavg()[0]:.2f}"})
+    print(f"backend {embedder.backend}, {embedder.threads} thread(s); {rows[0]['frames']} frames, {rows[0]['videos']} videos")
+    print("| round | variant | seconds | frames/s | load avg (1 min) before → after |\n|---|---|---:|---:|---|")
+    for k, row in enumerate(rows):
+        print(f"| {k // 2 + 1} | {row['model']} | {row['seconds']:.1f} | {row['frames_per_s']:.1f} | {row['load']} |")
+    base = sum(r["seconds"] for r in rows[0::2])
+    piped = sum(r["seconds"] for r in rows[1::2])
+    print(f"speed-up (total time, all rounds): {base / piped:.3f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=20)
+    parser.add_argument("--pipelining", action="store_true", help="prefetch thread vs inline decoding, same run")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--backend", default="auto", help="GestSync backend for --pipelining (auto, torch, openvino)")
     args = parser.parse_args()
     from gestsearch.config import Settings
     from gestsearch.synth import generate_corpus
 
     torch.set_num_threads(2)
+    if args.pipelining:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            generate_corpus(tmp / "archive", args.clips, seed=9999)
+            pipelining(tmp / "archive", tmp, args.rounds, args.backend)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         generate_corpus(tmp / "archive", args.clips, seed=9999)

@@ -4,7 +4,8 @@ Stage 1: FAISS over pooled 512-d clip vectors, top ``CANDIDATES`` (exact ``Index
 at 10k clips; ``IndexIVFFlat`` with nlist ≈ 4·sqrt(N), trained on a sample, and the
 smallest nprobe whose recall@10 against exact search is ≥ 0.95 at 100k and 1M).
 Stage 2: exact word coupling (:func:`gestsearch.scoring.coupling_scores`) of the
-candidates' frame vectors, 75 frames × 512 float16 per clip, fusion and the top-10 sort;
+candidates' frame vectors, 75 frames × 512 int8 codes with a scale each per clip (as the store
+keeps them, read as :class:`~gestsearch.store.PackedFrames`), fusion and the top-10 sort;
 then the merge of overlapping windows of one speaker track into one hit
 (:func:`~gestsearch.search.engine.distinct_moments`, on candidates laid out as 4 s windows every
 2 s, the layout of an index without transcripts, so merges happen), then the word peaks of the top
@@ -31,6 +32,8 @@ import torch
 
 from gestsearch.scoring import coupling_scores, fuse, l2_normalize, word_peaks
 from gestsearch.search.engine import distinct_moments
+from gestsearch.store import PackedFrames
+from gestsearch.store.schema import quantize
 
 DIM = 512
 FRAMES = 75
@@ -141,7 +144,8 @@ def tune_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.ndarray) -
     return NPROBES[-1]
 
 
-def bench(n_clips: int, n_queries: int, pool: np.ndarray, seed: int = 0) -> Row:
+def bench(n_clips: int, n_queries: int, pool: tuple[np.ndarray, np.ndarray], seed: int = 0) -> Row:
+    """``pool``: int8 codes (POOL, FRAMES, DIM) and scales (POOL, FRAMES) of the synthetic clips."""
     rng = np.random.default_rng(seed)
     clips = clustered(rng, n_clips, max(20, n_clips // 500))
     _, tune_pooled = make_queries(rng, clips, n_queries)
@@ -164,13 +168,14 @@ def bench(n_clips: int, n_queries: int, pool: np.ndarray, seed: int = 0) -> Row:
         t0 = time.perf_counter()
         pooled, ids = index.search(l2_normalize(words.mean(axis=0))[None], CANDIDATES)
         t1 = time.perf_counter()
-        frames = [pool[i % len(pool)] for i in ids[0]]
+        rows = ids[0] % len(pool[0])  # contiguous copies, as the store's read returns them
+        frames = PackedFrames(pool[0][rows].reshape(-1, DIM), pool[1][rows].ravel(), np.full(len(rows), FRAMES))
         order = np.argsort(-fuse(pooled[0], coupling_scores(words, frames)), kind="stable")
         t2 = time.perf_counter()
         top = [i for i, _ in distinct_moments(order, [window(int(c)) for c in ids[0]], TOP)]
         t3 = time.perf_counter()
         for i in top:
-            word_peaks(labels, words, frames[i])
+            word_peaks(labels, words, frames.clip(i))
         t4 = time.perf_counter()
         times.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3))
         found.append(ids[0])
@@ -198,8 +203,9 @@ queries after {WARM_UP} warm-up ones. Load average (1 min) {load[0]:.1f} at the 
 - Stage 1: top {CANDIDATES} from FAISS. IVF: nlist = 4·sqrt(N), trained on 32·nlist sampled vectors (10 k-means
   iterations); nprobe = the smallest of {list(NPROBES)} with recall@10 ≥ {TARGET_RECALL} against exact search on a
   separate set of tuning queries. Both recall columns are measured on the timed queries.
-- Stage 2: exact word coupling of the {CANDIDATES} candidates ({FRAMES} frames × {DIM} float16 each, upcast to
-  float32: {CANDIDATES * FRAMES:,} frame vectors per query), fusion with the pooled cosine and the sort.
+- Stage 2: exact word coupling of the {CANDIDATES} candidates ({FRAMES} frames × {DIM} int8 codes with a scale
+  each, as the index keeps them: {CANDIDATES * FRAMES:,} frame vectors per query, converted to float32 a block at a
+  time), fusion with the pooled cosine and the sort.
   Frames come from an in-memory pool of {POOL:,} synthetic clips (candidate id mod {POOL:,}): the same data per
   query as a real index of any size; reading it from the store is not timed.
 - Merge: the best {TOP} distinct moments of the sorted candidates (overlapping windows of one speaker track are
@@ -223,7 +229,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
     rng = np.random.default_rng(1)
-    pool = clustered(rng, POOL * FRAMES, 64).astype(np.float16).reshape(POOL, FRAMES, DIM)
+    codes, scales = quantize(clustered(rng, POOL * FRAMES, 64))
+    pool = codes.reshape(POOL, FRAMES, DIM), scales.reshape(POOL, FRAMES)
     rows = []
     for n_clips in (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000):
         rows.append(bench(n_clips, args.queries, pool))

@@ -2,7 +2,7 @@
 
 The index holds ``--clips`` store-only synthetic clips (no media): pooled gesture vectors around
 N/500 cluster centres (:func:`gestsearch.testing.store.clustered_vectors`, as bench_ann/bench_search
-draw them), 75 float16 frame vectors per clip taken from a pool of ``POOL`` synthetic clips (as in
+draw them), 75 frame vectors per clip (stored as int8, the default) taken from a pool of ``POOL`` synthetic clips (as in
 bench_search.py; every clip has its own rows on disk), speech content and three words on every other
 clip, laid out like bench_store.py's videos (a clip of 3 s every 2 s, ``CLIPS_PER_VIDEO`` per video).
 It is built with the bundled model's fingerprint, compacted and its FAISS sidecars saved as

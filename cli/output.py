@@ -125,12 +125,12 @@ def shown(text: str) -> str:
     return escape(printable(text))
 
 
-def embedder_for(settings: Settings) -> Embedder:
-    """The models the settings name, loaded. Commands say which with :func:`model_note` once their
-    work is done, so that a failure stays the one line it is."""
+def embedder_for(settings: Settings, gestsync_now: bool = True) -> Embedder:
+    """The models the settings name, loaded (GestSync on first use unless ``gestsync_now``). Commands
+    say which with :func:`model_note` once their work is done, so that a failure stays the one line it is."""
     from gestsearch.embedding import Embedder
 
-    return Embedder.from_settings(settings)
+    return Embedder.from_settings(settings, gestsync_now)
 
 
 def model_note(embedder: Embedder) -> None:

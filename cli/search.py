@@ -42,7 +42,8 @@ def search(
     settings: Settings,
 ) -> None:
     """Search the index by text, by speech (--audio) or by a clip's gestures (--like)."""
-    from gestsearch.export import DEFAULT_EXPORTS, check_formats, export_dir, export_results
+    # Heavy modules are imported where they are used, here and in the library: a cold text query
+    # loads only the text model, the store and FAISS (tests/cli/test_cold_start.py).
     from gestsearch.filters import ClipFilter
 
     given = [x for x in (query, audio, like, like_video) if x is not None]
@@ -56,6 +57,8 @@ def search(
         raise typer.BadParameter("--format needs --export DIR")
     where = ClipFilter(in_path, in_video, only_track, min_duration, max_duration, indexed_after, indexed_before)
     if export is not None:  # a bad target fails before any model is loaded
+        from gestsearch.export import DEFAULT_EXPORTS, check_formats, export_dir, export_results
+
         formats = check_formats(formats or DEFAULT_EXPORTS)
         export_dir(export)
     server = server or settings.server
@@ -66,10 +69,13 @@ def search(
                                          track, k, candidates, where, formats if export is not None else [])
         note(f"model: {result.model} (at {server})")
     else:
+        from gestsearch import runtime
         from gestsearch.search.engine import Searcher
         from gestsearch.store import GestureStore
 
-        embedder = embedder_for(settings)
+        if like_video is None:  # only small models to run, as in `gestsearch serve` (gestsearch/runtime.py)
+            runtime.set_threads(runtime.SMALL_MODEL_THREADS)
+        embedder = embedder_for(settings, gestsync_now=like_video is not None)
         with GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True) as store:
             searcher = Searcher(store, embedder, candidates, coupling_weight)
             if audio is not None:

@@ -33,11 +33,11 @@ def serve(
         raise typer.BadParameter(
             f"--host {host} lets other machines connect: give --token T, or --open-to-network to let anyone search"
         )
-    import torch
+    from gestsearch import runtime
 
     # Queries run one at a time and their models are small: one thread is fastest, and on busy
     # cores two threads made the text encoder 40x slower (benchmarks/README.md, bench_serve).
-    torch.set_num_threads(1)
+    runtime.set_threads(runtime.SMALL_MODEL_THREADS)
     embedder = embedder_for(settings)
     app = create_app(settings, token, embedder)
     model_note(embedder)

@@ -14,10 +14,13 @@ library turns one video into index records with :func:`gestsearch.ingest.embed_v
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gestsearch.config import Settings
-from gestsearch.embedding import Embedder
-from gestsearch.store import GestureStore
+
+if TYPE_CHECKING:  # imported by the calls: opening an index needs no torch, loading models no LanceDB
+    from gestsearch.embedding import Embedder
+    from gestsearch.store import GestureStore
 
 
 def load_models(settings: Settings | None = None, **overrides: object) -> Embedder:
@@ -27,6 +30,8 @@ def load_models(settings: Settings | None = None, **overrides: object) -> Embedd
     >>> models = load_models(gestsync="gestsync.pth", jegal="jegal.pth", device="cpu")
     >>> models.info.fingerprint
     """
+    from gestsearch.embedding import Embedder
+
     return Embedder.from_settings(settings or Settings.load(**overrides))
 
 
@@ -37,5 +42,7 @@ def open_index(path: str | Path, models: Embedder | None = None, read_only: bool
     >>> with open_index("archive.lance") as index:
     ...     index.info().clips
     """
+    from gestsearch.store import GestureStore
+
     fingerprint = models.info.fingerprint if models is not None else None
     return GestureStore.open(path, fingerprint=fingerprint, read_only=read_only)

@@ -15,6 +15,7 @@ from pathlib import Path
 import tomllib
 
 from gestsearch.errors import ConfigError
+from gestsearch.types import INFERENCE_BACKENDS, PRECISIONS, InferenceBackend, Precision, check_choice
 
 DEFAULT_TEXT_MODEL = "FacebookAI/xlm-roberta-base"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
@@ -28,6 +29,8 @@ class Settings:
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", "cuda:1"...
     db: Path = Path("gestsearch.lance")
     batch_size: int = 256  # GestSync windows per transformer call (the trunk runs once per chunk)
+    backend: InferenceBackend = "auto"  # who runs GestSync: auto (OpenVINO on the CPU when installed, else torch), torch, openvino
+    precision: Precision = "fp32"  # bf16: opt-in, OpenVINO on CPUs with native bfloat16 (gestsearch.models.backend)
     chunk_frames: int = 64  # frames decoded and embedded at a time (bounds memory)
     asr_model: str | None = None  # local Whisper directory for transcript-less audio (optional)
     server: str | None = None  # URL of a running `gestsearch serve`: `gestsearch search` asks it, loading no models
@@ -66,6 +69,9 @@ class Settings:
                     v = str(v)
                     if not _DEVICE.fullmatch(v):
                         raise ValueError("use auto, cpu, cuda or cuda:N")
+                elif f.name in ("backend", "precision"):
+                    choices = INFERENCE_BACKENDS if f.name == "backend" else PRECISIONS
+                    v = check_choice(str(v), choices, f.name, ValueError)
                 else:
                     v = str(v)
             except ValueError as e:

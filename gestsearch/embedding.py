@@ -5,21 +5,26 @@ Used by ``gestsearch embed``, the indexer, search and eval, so the three agree e
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
+from gestsearch import runtime
 from gestsearch.config import Settings
 from gestsearch.constants import SAMPLES_PER_FRAME
 from gestsearch.errors import ConfigError, ModelInputError
 from gestsearch.features import log_mel
 from gestsearch.models import JEGAL, GestSync, load_gestsync, load_jegal
-from gestsearch.models.checkpoint import file_sha256
-from gestsearch.types import CONTENT_MODALITIES, ContentModalities, check_choice
+from gestsearch.models.backend import openvino_kernels, resolve_backend
+from gestsearch.models.checkpoint import file_sha256, read_checkpoint
+from gestsearch.models.gestsync import Kernels
+from gestsearch.types import CONTENT_MODALITIES, ContentModalities, Precision, check_choice
 
 
 def normalise(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -37,27 +42,62 @@ class ModelInfo:
 class Embedder:
     """GestSync + JEGAL with the batching and streaming the project uses everywhere."""
 
-    def __init__(self, gestsync: GestSync, jegal: JEGAL, info: ModelInfo, batch_size: int = 256):
-        self.gestsync = gestsync
+    def __init__(
+        self,
+        gestsync: GestSync | Callable[[], GestSync],
+        jegal: JEGAL,
+        info: ModelInfo,
+        batch_size: int = 256,
+        backend: Literal["torch", "openvino"] = "torch",
+        precision: Precision = "fp32",
+        threads: int = 1,
+    ):
+        """``gestsync``: the network, or a function that loads it on first use (a text query never does).
+        ``backend``, ``precision``, ``threads``: what runs GestSync (see ``gestsearch.models.backend``);
+        the fingerprint does not depend on them, the weights are the same."""
+        self._gestsync = gestsync
         self.jegal = jegal
         self.info = info
         self.batch_size = batch_size
+        self.backend, self.precision, self.threads = backend, precision, threads
+        self._kernels: Kernels | None = None
+
+    @property
+    def gestsync(self) -> GestSync:
+        if not isinstance(self._gestsync, torch.nn.Module):
+            self._gestsync = self._gestsync()
+        return self._gestsync
+
+    @property
+    def kernels(self) -> Kernels:
+        """GestSync's compute: the torch module's own, or OpenVINO's, compiled from it on first use."""
+        if self._kernels is None:
+            model = self.gestsync
+            self._kernels = model.kernels if self.backend == "torch" else openvino_kernels(model, self.precision, self.threads)
+        return self._kernels
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Embedder:
+    def from_settings(cls, settings: Settings, gestsync_now: bool = True) -> Embedder:
+        """``gestsync_now``: load GestSync now, so that a bad checkpoint fails before any work; False:
+        on first gesture use (a text query never builds it; its file is only checked)."""
         gs_path, jg_path, text_model, name = resolve_checkpoints(settings)
         device = settings.torch_device()
-        gestsync = load_gestsync(gs_path, device)
+        backend = resolve_backend(settings.backend, settings.precision, device)
+        gestsync = functools.partial(load_gestsync, gs_path, device)
+        if gestsync_now:
+            gestsync = gestsync()
+        else:
+            read_checkpoint(gs_path)  # a missing or unreadable file still fails first, as its own error
         jegal = load_jegal(jg_path, text_backbone=text_model, device=device)
         info = ModelInfo(name=name, fingerprint=fingerprint(gs_path, jg_path, text_model))
-        return cls(gestsync, jegal, info, settings.batch_size)
+        return cls(gestsync, jegal, info, settings.batch_size, backend, settings.precision, runtime.limit_threads())
 
     # -- gestures --------------------------------------------------------------------------
     def gesture_stream(self, frame_chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Chunks of masked frames (n, 270, 480, 3) float32 in [0,1] → chunks of (n', 512)
         L2-normalised gesture embeddings, in frame order; memory stays bounded."""
         tensors = (torch.as_tensor(c) for c in frame_chunks)
-        features = self.gestsync.stream_features(tensors, self.batch_size)
+        features = self.gestsync.stream_features(tensors, self.batch_size, self.kernels)
         for out in self.jegal.stream_gestures(features):
             yield normalise(out)
 
@@ -88,11 +128,12 @@ class Embedder:
         if use_audio:
             first = int(boundaries[0][1])
             mel = log_mel(np.asarray(audio)[first * SAMPLES_PER_FRAME :])
-        out = self.jegal.embed_content(
-            words=list(words) if use_text else None,
-            mel=mel,
-            word_boundaries=[list(b) for b in boundaries] if use_audio else None,
-        )
+        with runtime.small_model_threads():
+            out = self.jegal.embed_content(
+                words=list(words) if use_text else None,
+                mel=mel,
+                word_boundaries=[list(b) for b in boundaries] if use_audio else None,
+            )
         return normalise(out)
 
 

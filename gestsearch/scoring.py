@@ -16,9 +16,10 @@ import torch
 from gestsearch.constants import SPOTTING_TEMPERATURE
 from gestsearch.errors import ConfigError
 from gestsearch.results import WordPeak
+from gestsearch.store.records import PackedFrames
 
 DEFAULT_COUPLING_WEIGHT = 0.5  # chosen on held-out evaluation data: see docs/scoring.md
-_CHUNK_FRAMES = 32_768  # frames upcast and multiplied at a time in coupling_scores (~64 MB)
+_BLOCK_FRAMES = 256  # frame vectors converted to float32 at a time (512 KB)
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -36,29 +37,42 @@ def coupling_score(words: np.ndarray, frames: np.ndarray) -> float:
     return float(coupling_scores(words, [frames])[0])
 
 
-def coupling_scores(words: np.ndarray, frames_list: Sequence[np.ndarray]) -> np.ndarray:
+def coupling_scores(words: np.ndarray, frames: PackedFrames | Sequence[np.ndarray]) -> np.ndarray:
     """Exact coupling scores of many candidate clips at once, shape (C,) float32.
 
-    ``frames_list`` holds one (n_c, D) array per candidate (any n_c >= 1, float16 or
-    float32). Candidates are concatenated, upcast to float32 and multiplied with the
-    words in one matmul per chunk of about ``_CHUNK_FRAMES`` frames, then reduced per
-    clip with ``np.maximum.reduceat``: the same numbers as :func:`coupling_score` clip
-    by clip. The upcast and matmul run in torch (numpy's float16 cast is ~10x slower).
+    ``frames``: the candidates' frame vectors as the store reads them (:class:`PackedFrames`,
+    int8 or float16), or one (n_c, D) array per candidate (any n_c >= 1). The same numbers as
+    :func:`coupling_score` clip by clip.
     """
-    weights = torch.from_numpy(np.array(words, dtype=np.float32)).T  # (D, W); a copy: inputs may be read-only
-    lengths = np.array([len(f) for f in frames_list], dtype=np.int64)
-    if (lengths == 0).any():
-        raise ValueError(f"candidate {int(np.argmin(lengths))} has no frame vectors")
-    scores = np.empty(len(frames_list), dtype=np.float32)
-    first = 0
-    while first < len(frames_list):
-        last = first + max(1, int(np.searchsorted(np.cumsum(lengths[first:]), _CHUNK_FRAMES, side="right")))
-        chunk = torch.from_numpy(np.concatenate(frames_list[first:last], axis=0)).float()
-        starts = np.concatenate(([0], np.cumsum(lengths[first : last - 1])))
-        best = np.maximum.reduceat((chunk @ weights).numpy(), starts, axis=0)  # (clips in chunk, W)
-        scores[first:last] = best.mean(axis=1)
-        first = last
-    return scores
+    packed = frames if isinstance(frames, PackedFrames) else PackedFrames.of(frames)
+    if (packed.lengths == 0).any():
+        raise ValueError(f"candidate {int(np.argmin(packed.lengths))} has no frame vectors")
+    if not len(packed.lengths):
+        return np.empty(0, dtype=np.float32)
+    best = np.maximum.reduceat(frame_similarities(words, packed), packed.starts, axis=1)  # (W, C)
+    return best.mean(axis=0)
+
+
+def frame_similarities(words: np.ndarray, frames: PackedFrames) -> np.ndarray:
+    """Cosine of every word with every frame vector, (W, F) float32.
+
+    The codes are converted to float32 ``_BLOCK_FRAMES`` at a time into one reused block that
+    stays in cache: converting all of them at once allocates F × 512 float32 per query, and the
+    page faults of that allocation cost more than the arithmetic. Words × block (rather than
+    block × words) because MKL's GEMM is several times slower with a skinny right-hand side.
+    """
+    weights = torch.from_numpy(np.array(words, dtype=np.float32))  # (W, D); a copy: inputs may be read-only
+    codes = frames.codes
+    out = np.empty((len(weights), len(codes)), dtype=np.float32)
+    block = np.empty((min(_BLOCK_FRAMES, len(codes)), codes.shape[1]), dtype=np.float32)
+    block_t, out_t = torch.from_numpy(block), torch.from_numpy(out)
+    for first in range(0, len(codes), _BLOCK_FRAMES):
+        n = min(_BLOCK_FRAMES, len(codes) - first)
+        np.copyto(block[:n], codes[first : first + n], casting="unsafe")
+        torch.mm(weights, block_t[:n].T, out=out_t[:, first : first + n])
+    if frames.scales is not None:
+        out *= frames.scales[None, :]
+    return out
 
 
 def fuse(

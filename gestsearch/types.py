@@ -17,6 +17,9 @@ QueryMode = Literal["text", "audio", "gesture"]
 Preset = Literal["tiny", "paper"]  # training presets
 ManifestKind = Literal["ret", "spot", "auto"]
 VideoStatus = Literal["indexed", "failed"]
+InferenceBackend = Literal["auto", "torch", "openvino"]  # who runs GestSync; auto: OpenVINO on the CPU when installed
+Precision = Literal["fp32", "bf16"]  # GestSync's arithmetic; bf16: OpenVINO on CPUs with native bfloat16 only
+FrameEncoding = Literal["int8", "float16"]  # how the index stores per-frame vectors
 
 CONTENT_MODALITIES: tuple[str, ...] = get_args(ContentModalities)
 EMBED_MODALITIES: tuple[str, ...] = get_args(EmbedModalities)
@@ -27,6 +30,9 @@ QUERY_MODES: tuple[str, ...] = get_args(QueryMode)
 PRESETS: tuple[str, ...] = get_args(Preset)
 MANIFEST_KINDS: tuple[str, ...] = get_args(ManifestKind)
 VIDEO_STATUSES: tuple[str, ...] = get_args(VideoStatus)
+INFERENCE_BACKENDS: tuple[str, ...] = get_args(InferenceBackend)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+FRAME_ENCODINGS: tuple[str, ...] = get_args(FrameEncoding)
 
 
 def check_choice(value: str, choices: tuple[str, ...], what: str, error: type[Exception] = ConfigError) -> str:

@@ -16,6 +16,7 @@ from gestsearch.embedding import Embedder
 from gestsearch.errors import GestsearchError
 from gestsearch.ingest import ClipPolicy, embed_video, video_record
 from gestsearch.media import probe
+from gestsearch.media.masking import PREFETCH_CHUNKS
 from gestsearch.progress import Progress, ProgressEvent, Update, silent
 from gestsearch.store import GestureStore, content_hash
 from gestsearch.types import TrackMode
@@ -63,8 +64,12 @@ def index_folder(
     chunk_frames: int = 64,
     asr_model: str | None = None,
     progress: Progress | None = None,
+    prefetch: int = PREFETCH_CHUNKS,
 ) -> IndexSummary:
     """Index every video under ``folder`` into the index at ``db`` (created when missing).
+
+    ``prefetch``: chunks of frames decoded and masked ahead of the models, in a background
+    thread (0: in this thread; see :func:`gestsearch.media.iter_track_frames`).
 
     ``progress`` sees two tasks: :data:`FILES_TASK` (files done, the current name as info) and
     :data:`FRAMES_TASK` (frames embedded, of the frames the files to embed hold).
@@ -102,7 +107,7 @@ def index_folder(
                 progress(Update(FRAMES_TASK, base + event.done, sum(estimates.values())))
 
             try:
-                result = embed_video(path, record, embedder, track_mode, policy, chunk_frames, asr_model, frames)
+                result = embed_video(path, record, embedder, track_mode, policy, chunk_frames, asr_model, frames, prefetch)
             except GestsearchError as e:
                 record.status, record.reason = "failed", _reason(e)
                 store.record_failure(record)

@@ -16,7 +16,7 @@ PACKAGES = ("gestsearch", "indexer", "cli")  # lowest first: each may import onl
 LAYERS = (
     ("constants", "text", "errors", "types", "atomic", "progress", "results", "filters"),  # leaves: numbers, text, errors, modes, records
     ("client",),  # HTTP to a server: results only, no models
-    ("config", "assets"),
+    ("config", "assets", "runtime"),  # settings, the bundled model, the thread policy
     ("media", "synth"),  # media files in and out
     ("models", "features"),
     ("embedding",),

@@ -21,6 +21,8 @@ from gestsearch.scoring import (
     word_frame_attention,
     word_peaks,
 )
+from gestsearch.store import PackedFrames
+from gestsearch.store.schema import quantize
 
 
 def unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -53,11 +55,34 @@ def test_coupling_scores_batch_equals_brute_force_clip_by_clip(monkeypatch: pyte
     frames_list = [unit(rng, n, 512).astype(np.float16) for n in lengths]
     expected = [brute_force_coupling(words, f.astype(np.float32)) for f in frames_list]
     np.testing.assert_allclose(coupling_scores(words, frames_list), expected, atol=1e-6)
-    # Several chunks, including a clip longer than a chunk: still the same numbers.
-    monkeypatch.setattr(scoring, "_CHUNK_FRAMES", 100)
+    # Several blocks, including a clip longer than a block: still the same numbers.
+    monkeypatch.setattr(scoring, "_BLOCK_FRAMES", 100)
     chunked = coupling_scores(words, frames_list)
     assert chunked.dtype == np.float32 and chunked.shape == (len(lengths),)
     np.testing.assert_allclose(chunked, expected, atol=1e-6)
+
+
+def test_coupling_scores_of_int8_frames_equal_their_dequantised_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(4)
+    words = unit(rng, 3, 512)
+    lengths = np.array([75, 1, 300, 12])
+    codes, scales = quantize(unit(rng, int(lengths.sum()), 512))
+    packed = PackedFrames(codes, scales, lengths)
+    dequantised = codes.astype(np.float64) * scales[:, None].astype(np.float64)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    expected = [brute_force_coupling(words, dequantised[s : s + n]) for s, n in zip(starts, lengths)]
+    monkeypatch.setattr(scoring, "_BLOCK_FRAMES", 64)
+    np.testing.assert_allclose(coupling_scores(words, packed), expected, atol=1e-6)
+    for i, (s, n) in enumerate(zip(starts, lengths)):
+        np.testing.assert_allclose(packed.clip(i), dequantised[s : s + n], atol=1e-7)
+
+
+def test_int8_frames_stay_within_half_a_step_of_the_vectors() -> None:
+    vectors = unit(np.random.default_rng(5), 200, 512)
+    codes, scales = quantize(vectors)
+    assert codes.dtype == np.int8 and scales.dtype == np.float32 and np.abs(codes).max() == 127
+    error = np.abs(codes * scales[:, None] - vectors)
+    assert (error <= scales[:, None] / 2 + 1e-7).all()
 
 
 def test_coupling_scores_rejects_a_clip_without_frames() -> None:

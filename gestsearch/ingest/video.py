@@ -19,6 +19,7 @@ from gestsearch.embedding import Embedder, normalise
 from gestsearch.errors import GestsearchError, TranscriptError
 from gestsearch.ingest.spans import ClipPolicy, Span, phrase_spans, window_spans
 from gestsearch.media import Track, Transcript, iter_track_frames, load_audio, load_transcript, probe, speaker_tracks
+from gestsearch.media.masking import PREFETCH_CHUNKS
 from gestsearch.progress import Progress, Update, silent
 from gestsearch.store import ClipRecord, VideoRecord, clip_id_for, covered_frames, video_id_for
 from gestsearch.types import Boundary, TrackMode
@@ -96,11 +97,13 @@ def embed_video(
     chunk_frames: int = 64,
     asr_model: str | None = None,
     progress: Progress | None = None,
+    prefetch: int = PREFETCH_CHUNKS,
 ) -> VideoClips:
     """All clips of one video: per speaker track, gesture frames and (with speech) content.
 
     ``progress`` sees :data:`FRAMES_TASK` events: the frames embedded so far, of all the tracks'
     frames (known once the tracks are found; a frame in two people's tracks counts twice).
+    ``prefetch``: chunks decoded and masked ahead of the models (:func:`~gestsearch.media.iter_track_frames`).
     """
     progress = progress or silent
     audio = load_audio(path)
@@ -113,7 +116,7 @@ def embed_video(
     clips: list[ClipRecord] = []
     embedded = 0
     for track in tracks:
-        chunks = embedder.gesture_stream(iter_track_frames(path, track, chunk_frames))
+        chunks = embedder.gesture_stream(iter_track_frames(path, track, chunk_frames, prefetch=prefetch))
         gestures = np.concatenate(list(_counted(chunks, embedded, total, progress)))
         embedded += len(gestures)
         for span in _spans(track, transcript, policy):

@@ -5,35 +5,40 @@ Conventions (docs/architecture.md): 25 fps timeline from the first displayed fra
 float32 mono 16 kHz in [-1, 1]; word boundaries ``[word, start_frame, end_frame]`` inclusive;
 model frames float32 RGB ``(T, 270, 480, 3)`` in [0, 1] with the face masked. Every failure a
 user can cause raises :class:`gestsearch.errors.MediaError` (naming the file and the reason)
-or :class:`gestsearch.errors.TranscriptError`. MediaPipe, OpenCV and pocketsphinx are imported
-on first use, so importing this package is cheap.
+or :class:`gestsearch.errors.TranscriptError`.
+
+The names below load on first use, as in ``gestsearch/__init__.py``: PyAV, MediaPipe, OpenCV and
+pocketsphinx are imported only by the calls that need them, so a text query that only needs
+``normalise_word`` stays cheap.
 """
 
-from gestsearch.errors import MediaError, NoAudioError, TranscriptError
-from gestsearch.media.align import force_align
-from gestsearch.media.audio import load_audio
-from gestsearch.media.masking import iter_track_frames
-from gestsearch.media.sidecars import load_transcript
-from gestsearch.media.tracks import Track, main_track, speaker_tracks
-from gestsearch.media.transcript import Transcript, Word, normalise_word, transcript_from_boundaries
-from gestsearch.media.video import VideoInfo, iter_frames, probe
+from __future__ import annotations
 
-__all__ = [
-    "MediaError",
-    "NoAudioError",
-    "TranscriptError",
-    "Track",
-    "Transcript",
-    "VideoInfo",
-    "Word",
-    "force_align",
-    "iter_frames",
-    "iter_track_frames",
-    "load_audio",
-    "load_transcript",
-    "main_track",
-    "normalise_word",
-    "probe",
-    "speaker_tracks",
-    "transcript_from_boundaries",
-]
+import importlib
+from typing import Any
+
+from gestsearch.errors import MediaError, NoAudioError, TranscriptError
+
+_NAMES = {
+    "force_align": "gestsearch.media.align",
+    "load_audio": "gestsearch.media.audio",
+    "iter_track_frames": "gestsearch.media.masking",
+    "load_transcript": "gestsearch.media.sidecars",
+    "Track": "gestsearch.media.tracks",
+    "main_track": "gestsearch.media.tracks",
+    "speaker_tracks": "gestsearch.media.tracks",
+    "Transcript": "gestsearch.media.transcript",
+    "Word": "gestsearch.media.transcript",
+    "normalise_word": "gestsearch.media.transcript",
+    "transcript_from_boundaries": "gestsearch.media.transcript",
+    "VideoInfo": "gestsearch.media.video",
+    "iter_frames": "gestsearch.media.video",
+    "probe": "gestsearch.media.video",
+}
+__all__ = ["MediaError", "NoAudioError", "TranscriptError", *_NAMES]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _NAMES:
+        raise AttributeError(f"module 'gestsearch.media' has no attribute {name!r}")
+    return getattr(importlib.import_module(_NAMES[name]), name)

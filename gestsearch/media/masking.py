@@ -8,6 +8,7 @@ lips do not ("prevents lip leakage").
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from gestsearch.media.landmarks import face_mesh
+from gestsearch.media.prefetch import prefetched
 from gestsearch.media.tracks import Track
 from gestsearch.media.video import batched, probe, read_frames
 
@@ -30,18 +32,31 @@ FACE_OVAL = (10, 21, 54, 58, 67, 93, 103, 109, 127, 132, 136, 148, 149, 150, 152
 STILL_THRESHOLD = 2.0
 MAX_REUSE = 3
 _THUMB = (32, 18)
+PREFETCH_CHUNKS = 1  # one chunk ahead is enough to keep the model busy; each costs ~100 MB
 
 
 def iter_track_frames(
-    path: str | Path, track: Track, chunk_frames: int = 64, mask: bool = True
+    path: str | Path, track: Track, chunk_frames: int = 64, mask: bool = True, prefetch: int = PREFETCH_CHUNKS
 ) -> Iterator[np.ndarray]:
     """Yield the model input of ``track``: float32 chunks ``(n <= chunk_frames, 270, 480, 3)``.
 
     RGB in [0, 1], cropped to ``track.box`` (whole frame when None), face masked (unless
     ``mask`` is False: input that is already masked, like the AVS crops), resized to 480x270,
     25 fps, frames ``[track.start_frame, track.end_frame)``. Large sources are decoded straight
-    to about twice the output size of the crop; memory is one chunk plus one frame.
+    to about twice the output size of the crop.
+
+    Decoding and masking run in a background thread up to ``prefetch`` chunks ahead of the
+    caller (0: in the caller's thread), so they overlap the caller's model compute. Memory is
+    ``prefetch`` + 2 chunks (the one the caller holds and the one being filled), whatever the
+    video length. Errors are raised here as the producer raised them (:class:`MediaError`...).
     """
+    if prefetch == 0:
+        yield from _track_frames(path, track, chunk_frames, mask)
+    else:
+        yield from prefetched(functools.partial(_track_frames, path, track, chunk_frames, mask), prefetch)
+
+
+def _track_frames(path: str | Path, track: Track, chunk_frames: int, mask: bool) -> Iterator[np.ndarray]:
     info = probe(path)
     x0, y0, x1, y1 = track.box or (0, 0, info.width, info.height)
     scale = min(1.0, max(2 * OUT_WIDTH / (x1 - x0), 2 * OUT_HEIGHT / (y1 - y0)))

@@ -6,7 +6,8 @@ official checkpoints load strictly; gestsearch never calls it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,16 @@ from gestsearch.models.layers import MLP, ConvBlock, SinusoidalPositions
 FRAME_SHAPE = (270, 480, 3)
 PAD = 12  # edge padding (frames) at each end: window i is centred on frame i
 WINDOW_BATCH = 256  # windows per transformer call (the released code used 48 whole-network windows)
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The two computations behind per-frame features. GestSync's own modules by default; an
+    inference backend (``gestsearch.models.backend``) hands in compiled ones, and the streaming,
+    padding and windowing around them stay this file's."""
+
+    steps: Callable[[torch.Tensor], torch.Tensor]  # (1, T, H, W, 3) frames → (1, T − 4, dim) trunk steps
+    window_means: Callable[[torch.Tensor], torch.Tensor]  # (N, steps_per_window, dim) → (N, out_dim)
 
 
 class VideoTrunk(nn.Module):
@@ -108,6 +119,14 @@ class GestSync(nn.Module):
         """(N, steps_per_window, dim) trunk outputs of N windows → (N, steps, out_dim)."""
         return self.head(self.transformer(self.positions(steps)))
 
+    def window_means(self, steps: torch.Tensor) -> torch.Tensor:
+        """(N, steps_per_window, dim) → (N, out_dim): each window's outputs averaged (its frame's feature)."""
+        return self.encode_windows(steps).mean(1)
+
+    @property
+    def kernels(self) -> Kernels:
+        return Kernels(self.trunk_steps, self.window_means)
+
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, 3, 25, H, W) windows → (B, out_dim, 21), like the released ``forward_vid``."""
         steps = self.trunk(clips).transpose(1, 2)
@@ -115,39 +134,45 @@ class GestSync(nn.Module):
 
     # -- per-frame features ------------------------------------------------------------
     @torch.no_grad()
-    def frame_features(self, frames: torch.Tensor, batch_size: int = WINDOW_BATCH, chunk_frames: int = 64) -> torch.Tensor:
+    def frame_features(
+        self, frames: torch.Tensor, batch_size: int = WINDOW_BATCH, chunk_frames: int = 64, kernels: Kernels | None = None
+    ) -> torch.Tensor:
         """(T, 270, 480, 3) masked RGB in [0,1] → (T, out_dim) per-frame features.
 
         Same numbers as the released procedure (edge-pad 12 frames, one 25-frame window per
         frame, mean of the 21 outputs), but the 3-D trunk runs once over the clip instead of
-        25 times per frame; only the transformer runs per window.
+        25 times per frame; only the transformer runs per window. ``kernels``: see :class:`Kernels`.
         """
         chunks = (frames[i : i + chunk_frames] for i in range(0, len(frames), chunk_frames))
-        parts = list(self.stream_features(chunks, batch_size))
+        parts = list(self.stream_features(chunks, batch_size, kernels))
         if not parts:
             return torch.zeros(0, self.config.out_dim)
         return torch.cat(parts)
 
     @torch.no_grad()
-    def stream_features(self, chunks: Iterable[torch.Tensor], batch_size: int = WINDOW_BATCH) -> Iterator[torch.Tensor]:
+    def stream_features(
+        self, chunks: Iterable[torch.Tensor], batch_size: int = WINDOW_BATCH, kernels: Kernels | None = None
+    ) -> Iterator[torch.Tensor]:
         """Per-frame features of a clip given as consecutive frame chunks; memory stays bounded.
 
         Yields (n, out_dim) tensors in frame order; their lengths add up to the number of frames.
         """
+        kernels = kernels or self.kernels
         span = self.config.steps_per_window
         pending = torch.zeros(0, self.config.dim, device=self.device)  # trunk steps not yet consumed
-        for new in self.stream_steps(chunks):
+        for new in self._stream_trunk(chunks, kernels.steps):
             pending = torch.cat([pending, new])
             n_windows = (len(pending) - span + 1) // batch_size * batch_size  # whole batches only
             if n_windows > 0:
-                yield self.window_features(pending[: n_windows + span - 1], batch_size)
+                yield self.window_features(pending[: n_windows + span - 1], batch_size, kernels)
                 pending = pending[n_windows:]
         if len(pending) >= span:
-            yield self.window_features(pending, batch_size)
+            yield self.window_features(pending, batch_size, kernels)
 
-    def window_features(self, steps: torch.Tensor, batch_size: int = WINDOW_BATCH) -> torch.Tensor:
+    def window_features(self, steps: torch.Tensor, batch_size: int = WINDOW_BATCH, kernels: Kernels | None = None) -> torch.Tensor:
         """(n + 20, dim) consecutive trunk steps → (n, out_dim): one window per frame, mean of its outputs."""
-        return torch.cat([self.encode_windows(w).mean(1) for w in self.windows(steps).split(batch_size)])
+        window_means = (kernels or self.kernels).window_means
+        return torch.cat([window_means(w) for w in self.windows(steps).split(batch_size)])
 
     def windows(self, steps: torch.Tensor) -> torch.Tensor:
         """(n + 20, dim) consecutive trunk steps → (n, 21, dim): the steps of each frame's window."""
@@ -176,11 +201,11 @@ class GestSync(nn.Module):
                 continue
             if tail is None:
                 chunk = torch.cat([chunk[:1].expand(PAD, -1, -1, -1), chunk])
-            last = chunk[-1:]
+            last = chunk[-1:].clone()  # a view would keep the whole chunk alive
             x = chunk if tail is None else torch.cat([tail, chunk])
             if len(x) >= 5:
                 yield run(x[None])[0]
-                tail = x[-4:]
+                tail = x[-4:].clone()
             else:
                 tail = x
         if last is not None:

@@ -1,16 +1,259 @@
-"""The frozen subword backbone of JEGAL's text path (XLM-R base in the paper)."""
+"""The subword backbone of JEGAL's text path (XLM-R base in the paper), frozen there.
+
+It reads a Hugging Face model directory (``config.json``, ``model.safetensors`` or
+``pytorch_model.bin``, ``tokenizer.json``) without the ``transformers`` package, whose import
+alone costs a cold query about 1.5 s: the tokenizer runs on the ``tokenizers`` library, and the
+encoder is the XLM-R module below, with ``XLMRobertaModel``'s state-dict keys. Indexing, search,
+eval and training all run this one module; tests/models/test_text_backbone.py checks that it
+gives transformers' tokens and hidden states.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
+from gestsearch.atomic import atomic_path, write_text
 from gestsearch.errors import CheckpointError, ModelInputError
 
+SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}  # XLM-R's
 
+
+# -- encoder -----------------------------------------------------------------------------------
+@dataclass
+class XLMRobertaConfig:
+    """The fields of a ``config.json`` the encoder uses; defaults as in transformers."""
+
+    vocab_size: int = 250002
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    initializer_range: float = 0.02
+    pad_token_id: int = 1
+    bos_token_id: int = 0
+    eos_token_id: int = 2
+    order_free: bool = False  # the position table is zero and stays so (gestsearch.train.tokenizer)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> XLMRobertaConfig:
+        for key, supported in (("hidden_act", "gelu"), ("position_embedding_type", "absolute")):
+            if data.get(key, supported) != supported:
+                raise CheckpointError(f"text model: {key} {data[key]!r} is not supported (only {supported!r})")
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"architectures": ["XLMRobertaModel"], "model_type": "xlm-roberta", "hidden_act": "gelu", **asdict(self)}
+
+
+class XLMRobertaEmbeddings(nn.Module):
+    def __init__(self, config: XLMRobertaConfig):
+        super().__init__()
+        self.padding_idx = config.pad_token_id
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size, padding_idx=config.pad_token_id)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        # RoBERTa numbers the real tokens from padding_idx + 1; padding keeps padding_idx
+        real = input_ids.ne(self.padding_idx).int()
+        positions = torch.cumsum(real, dim=1).type_as(real) * real + self.padding_idx
+        x = self.word_embeddings(input_ids) + self.token_type_embeddings(torch.zeros_like(input_ids))
+        x = x + self.position_embeddings(positions.long())
+        return self.dropout(self.LayerNorm(x))
+
+
+class XLMRobertaSelfAttention(nn.Module):
+    def __init__(self, config: XLMRobertaConfig):
+        super().__init__()
+        self.heads = config.num_attention_heads
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout_p = config.attention_probs_dropout_prob
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """(B, L, H), keep (B, 1, 1, L) bool → (B, L, H)."""
+        b, n, _ = x.shape
+        q, k, v = (proj(x).view(b, n, self.heads, -1).transpose(1, 2) for proj in (self.query, self.key, self.value))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=self.dropout_p if self.training else 0.0)
+        return out.transpose(1, 2).reshape(b, n, -1)
+
+
+class XLMRobertaAddNorm(nn.Module):
+    """Linear → dropout → + residual → LayerNorm (transformers' SelfOutput and Output)."""
+
+    def __init__(self, config: XLMRobertaConfig, dim_in: int):
+        super().__init__()
+        self.dense = nn.Linear(dim_in, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
+
+
+class XLMRobertaAttention(nn.Module):
+    def __init__(self, config: XLMRobertaConfig):
+        super().__init__()
+        self.self = XLMRobertaSelfAttention(config)
+        self.output = XLMRobertaAddNorm(config, config.hidden_size)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        return self.output(self.self(x, keep), x)
+
+
+class XLMRobertaIntermediate(nn.Module):
+    def __init__(self, config: XLMRobertaConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.dense(x))
+
+
+class XLMRobertaLayer(nn.Module):
+    def __init__(self, config: XLMRobertaConfig):
+        super().__init__()
+        self.attention = XLMRobertaAttention(config)
+        self.intermediate = XLMRobertaIntermediate(config)
+        self.output = XLMRobertaAddNorm(config, config.intermediate_size)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        x = self.attention(x, keep)
+        return self.output(self.intermediate(x), x)
+
+
+class XLMRobertaEncoder(nn.Module):
+    def __init__(self, config: XLMRobertaConfig):
+        super().__init__()
+        self.layer = nn.ModuleList(XLMRobertaLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        for layer in self.layer:
+            x = layer(x, keep)
+        return x
+
+
+class XLMRobertaModel(nn.Module):
+    """XLM-R without the pooler: token ids → last hidden states."""
+
+    def __init__(self, config: XLMRobertaConfig):
+        super().__init__()
+        self.config = config
+        self.embeddings = XLMRobertaEmbeddings(config)
+        self.encoder = XLMRobertaEncoder(config)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, L) ids and mask (1: token, 0: padding) → (B, L, hidden)."""
+        keep = attention_mask.bool()[:, None, None, :]
+        return self.encoder(self.embeddings(input_ids), keep)
+
+    def init_weights(self) -> None:
+        """transformers' initialisation, from the global torch RNG: N(0, initializer_range) weights,
+        zero biases and padding rows, unit LayerNorms."""
+        std = self.config.initializer_range
+        with torch.no_grad():
+            for module in self.modules():
+                if isinstance(module, (nn.Linear, nn.Embedding)):
+                    module.weight.normal_(0.0, std)
+                if isinstance(module, nn.Linear):
+                    module.bias.zero_()
+                elif isinstance(module, nn.Embedding) and module.padding_idx is not None:
+                    module.weight[module.padding_idx].zero_()
+                elif isinstance(module, nn.LayerNorm):
+                    module.weight.fill_(1.0)
+                    module.bias.zero_()
+
+
+def hf_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A transformers XLM-R state dict (``XLMRobertaModel`` or the hub's masked-LM checkpoint) in
+    this module's keys: the ``roberta.`` prefix off; the pooler, LM head and position-id buffer
+    dropped (unused for hidden states); old ``LayerNorm.gamma/beta`` names renamed."""
+    out = {}
+    for key, value in state.items():
+        key = key.removeprefix("roberta.")
+        if key.startswith(("pooler.", "lm_head.")) or key == "embeddings.position_ids":
+            continue
+        out[key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")] = value
+    return out
+
+
+# -- tokenizer ---------------------------------------------------------------------------------
+class SubwordTokenizer:
+    """A fast tokenizer (``tokenizer.json``, run by the ``tokenizers`` library) with XLM-R's special
+    tokens; calls and token-id names as in transformers."""
+
+    def __init__(self, core, special_tokens: dict[str, str] | None = None, model_max_length: int | None = None):
+        self.core = core  # tokenizers.Tokenizer
+        self.core.no_padding()  # padding and truncation are per call, as in transformers
+        self.core.no_truncation()
+        self.special_tokens = {**SPECIAL_TOKENS, **(special_tokens or {})}
+        self.model_max_length = model_max_length
+        ids = {name: core.token_to_id(token) for name, token in self.special_tokens.items()}
+        if None in ids.values():
+            missing = [self.special_tokens[name] for name, i in ids.items() if i is None]
+            raise CheckpointError(f"the tokenizer has no {', '.join(missing)} token")
+        self.bos_token_id, self.eos_token_id = ids["bos_token"], ids["eos_token"]
+        self.pad_token_id, self.unk_token_id = ids["pad_token"], ids["unk_token"]
+
+    @classmethod
+    def from_dir(cls, directory: Path) -> SubwordTokenizer:
+        from tokenizers import Tokenizer
+
+        if not (directory / "tokenizer.json").is_file():
+            raise CheckpointError(f"{directory}: no tokenizer.json (a fast tokenizer is needed for word offsets)")
+        config_file = directory / "tokenizer_config.json"
+        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+        # transformers writes a special token as a string or as {"content": ...}
+        specials = {name: (config[name]["content"] if isinstance(config[name], dict) else config[name])
+                    for name in SPECIAL_TOKENS if config.get(name)}
+        return cls(Tokenizer.from_file(str(directory / "tokenizer.json")), specials, config.get("model_max_length"))
+
+    def __len__(self) -> int:
+        return self.core.get_vocab_size(with_added_tokens=True)
+
+    def __call__(self, text: str | list[str], add_special_tokens: bool = True, is_split_into_words: bool = False) -> dict[str, list]:
+        """One text, or one phrase given as words: its ``input_ids`` and ``offset_mapping``."""
+        enc = self.core.encode(text, is_pretokenized=is_split_into_words, add_special_tokens=add_special_tokens)
+        return {"input_ids": enc.ids, "offset_mapping": enc.offsets}
+
+    def batch(self, phrases: list[list[str]]) -> tuple[torch.Tensor, torch.Tensor, list[list[tuple[int, int]]]]:
+        """Phrases given as words, with special tokens, padded at the end to the longest: ids (B, L),
+        attention mask (B, L) and per phrase each token's offsets within its word."""
+        encodings = self.core.encode_batch(phrases, is_pretokenized=True)
+        width = max(len(e.ids) for e in encodings)
+        ids = torch.full((len(encodings), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(encodings), width), dtype=torch.long)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = torch.tensor(e.ids, dtype=torch.long)
+            mask[row, : len(e.ids)] = 1
+        return ids, mask, [e.offsets for e in encodings]
+
+    def save(self, directory: Path) -> None:
+        with atomic_path(directory / "tokenizer.json") as tmp:
+            self.core.save(str(tmp))
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", **self.special_tokens}  # a name transformers 4 and 5 know
+        if self.model_max_length is not None:
+            config["model_max_length"] = self.model_max_length
+        write_text(directory / "tokenizer_config.json", json.dumps(config, indent=2) + "\n")
+
+
+# -- backbone ----------------------------------------------------------------------------------
 @dataclass
 class Subwords:
     hidden: torch.Tensor  # (1, L, hidden) backbone output
@@ -27,38 +270,45 @@ class SubwordBatch:
 
 
 class TextBackbone:
-    """Tokenizer + encoder loaded with transformers from a local directory or a hub id.
+    """Tokenizer + encoder from a local Hugging Face model directory or a hub id.
 
     Not an ``nn.Module`` attribute of JEGAL on purpose: its weights are not part of the
     JEGAL checkpoint.
     """
 
-    def __init__(self, tokenizer, model, name: str):
+    def __init__(self, tokenizer: SubwordTokenizer, model: XLMRobertaModel, name: str):
         self.tokenizer = tokenizer
         self.model = model.eval()
         self.name = name
         self.special_ids = {tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id}
-        self.max_tokens = int(getattr(model.config, "max_position_embeddings", 514)) - 2
+        self.max_tokens = model.config.max_position_embeddings - 2
 
     @classmethod
     def load(cls, name_or_dir: str | os.PathLike, device: str | torch.device = "cpu") -> TextBackbone:
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging
-
-        logging.disable_progress_bar()
-        logging.set_verbosity_error()
-
         name = str(name_or_dir)
-        local = Path(name).expanduser().is_dir()
+        directory = Path(name).expanduser()
         try:
-            tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local or None)
-            model = AutoModel.from_pretrained(name, local_files_only=local or None)
-        except (OSError, ValueError) as e:
-            hint = "" if local else " (download it once with network access, or pass a local directory)"
-            raise CheckpointError(f"cannot load text model {name!r}{hint}: {str(e).splitlines()[0]}") from e
-        if not getattr(tokenizer, "is_fast", False):
-            raise CheckpointError(f"text model {name!r} has no fast tokenizer (tokenizer.json): word offsets are needed")
+            if not directory.is_dir():
+                directory = _hub_snapshot(name)
+            tokenizer = SubwordTokenizer.from_dir(directory)
+            config = XLMRobertaConfig.from_dict(json.loads((directory / "config.json").read_text()))
+            model = XLMRobertaModel(config)
+            model.load_state_dict(hf_state_dict(_read_weights(directory)))
+        except (OSError, ValueError, RuntimeError, CheckpointError) as e:
+            hint = "" if Path(name).expanduser().is_dir() else " (download it once with network access, or pass a local directory)"
+            detail = " ".join(str(e).split())  # torch's load_state_dict lists its complaints on several lines
+            raise CheckpointError(f"cannot load text model {name!r}{hint}: {detail[:300]}") from e
         return cls(tokenizer, model.to(device), name)
+
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write a Hugging Face model directory that :meth:`load` (and transformers) reads back."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        with atomic_path(directory / "model.safetensors") as tmp:
+            save_file({k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}, str(tmp), {"format": "pt"})
+        write_text(directory / "config.json", json.dumps(self.model.config.to_dict(), indent=2) + "\n")
+        self.tokenizer.save(directory)
 
     @property
     def device(self) -> torch.device:
@@ -75,17 +325,31 @@ class TextBackbone:
 
         Padding is masked, so each phrase gets the same vectors as when it is encoded alone.
         """
-        enc = self.tokenizer(
-            phrases, is_split_into_words=True, return_offsets_mapping=True, padding=True, return_tensors="pt"
-        )
-        ids, mask = enc["input_ids"], enc["attention_mask"]
+        ids, mask, offsets = self.tokenizer.batch(phrases)
         lengths = mask.sum(1).tolist()
         if max(lengths) > self.max_tokens:
             raise ModelInputError(f"phrase is too long for the text model ({max(lengths)} tokens, max {self.max_tokens})")
         starts = [
-            [i for i, (tok, (begin, _)) in enumerate(zip(row, offsets)) if begin == 0 and tok not in self.special_ids]
-            for row, offsets in zip(ids.tolist(), enc["offset_mapping"].tolist())
+            [i for i, (tok, (begin, _)) in enumerate(zip(row, spans)) if begin == 0 and tok not in self.special_ids]
+            for row, spans in zip(ids.tolist(), offsets)
         ]
         mask = mask.to(self.device)
-        hidden = self.model(input_ids=ids.to(self.device), attention_mask=mask).last_hidden_state
+        hidden = self.model(ids.to(self.device), mask)
         return SubwordBatch(hidden, mask, starts, lengths)
+
+
+def _hub_snapshot(repo_id: str) -> Path:
+    """The local copy of a hub model (downloaded on first use unless HF_HUB_OFFLINE is set)."""
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors"]))
+
+
+def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
+    if (directory / "model.safetensors").is_file():
+        from safetensors.torch import load_file
+
+        return load_file(str(directory / "model.safetensors"))
+    if (directory / "pytorch_model.bin").is_file():
+        return torch.load(directory / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    raise CheckpointError(f"{directory}: no model.safetensors or pytorch_model.bin")

@@ -13,6 +13,7 @@ so there is no word-level stage 2 in that direction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,8 +23,7 @@ from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K, FPS, SAMPLE_RATE
 from gestsearch.embedding import Embedder, normalise
 from gestsearch.errors import QueryError
 from gestsearch.filters import ClipFilter
-from gestsearch.media import force_align, iter_track_frames, load_audio, normalise_word, speaker_tracks
-from gestsearch.media.asr import transcribe
+from gestsearch.media import normalise_word
 from gestsearch.results import Hit, SearchResult
 from gestsearch.scoring import (
     DEFAULT_COUPLING_WEIGHT,
@@ -34,7 +34,7 @@ from gestsearch.scoring import (
     span_seconds,
     word_peaks,
 )
-from gestsearch.store import ClipRecord, GestureStore
+from gestsearch.store import ClipSummary, GestureStore
 from gestsearch.types import QueryMode
 
 MAX_QUERY_WORDS = 64
@@ -91,6 +91,9 @@ class Searcher:
         return Query(text.strip(), "text", words, self.embedder.content(words, modalities="t"), notes=notes)
 
     def audio_query(self, path: Path, transcript: str | None = None, asr_model: str | None = None) -> Query:
+        from gestsearch.media import force_align, load_audio
+        from gestsearch.media.asr import transcribe
+
         audio = load_audio(path, sidecar=False)
         if audio is None:
             raise QueryError(f"{path}: has no audio stream")
@@ -131,6 +134,8 @@ class Searcher:
 
     def gesture_query_from_video(self, path: Path, start_s: float, end_s: float, track: int = 0) -> Query:
         """The gestures of speaker ``track`` of a video between ``start_s`` and ``end_s`` (seconds)."""
+        from gestsearch.media import iter_track_frames, speaker_tracks
+
         if not 0 <= start_s < end_s:
             raise QueryError(f"--start {start_s} and --end {end_s} do not make a time range")
         tracks = speaker_tracks(path)
@@ -158,6 +163,10 @@ class Searcher:
         (filtered before ranking, so k hits come back whenever k clips pass)."""
         if k < 1:
             raise QueryError("-k must be at least 1")
+        with self.store.reading():  # one version of the index for every stage
+            return self._search(query, k, where)
+
+    def _search(self, query: Query, k: int, where: ClipFilter | None) -> Ranked:
         among = self.store.matching_clip_ids(where) if where is not None and where.active else None
         pooled = normalise(query.vectors.mean(0))
         if query.mode == "gesture":
@@ -167,15 +176,16 @@ class Searcher:
             notes = [*query.notes, *(["no indexed clip passes the filter"] if among is not None else [])]
             return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, [], notes), {})
         ids, scores = self.store.search_pooled(pooled, n, column="gesture", among=among)
-        keep = ids[0] >= 0
-        clips = self.store.clips_by_ids(ids[0][keep].tolist())
-        pooled_scores = scores[0][keep]
-        coupling = coupling_scores(query.vectors, [c.frames for c in clips])
+        pooled_by_id = dict(zip(ids[0].tolist(), scores[0].tolist()))
+        clips, frames = self.store.candidates(ids[0][ids[0] >= 0])
+        pooled_scores = np.array([pooled_by_id[c.clip_id] for c in clips], dtype=np.float32)
+        coupling = coupling_scores(query.vectors, frames)
         final = fuse(pooled_scores, coupling, self.coupling_weight)
         order = np.argsort(-final, kind="stable")
         hits, maps = [], {}
         for rank, (i, absorbed) in enumerate(distinct_moments(order, clips, k), 1):
-            hit, scores_map = self._hit(rank, clips[i], query, float(final[i]), float(pooled_scores[i]), float(coupling[i]))
+            hit, scores_map = self._hit(rank, clips[i], frames.clip(i), query, float(final[i]), float(pooled_scores[i]),
+                                        float(coupling[i]))
             if absorbed:
                 merged = [clips[i], *(clips[j] for j in absorbed)]
                 hit = replace(hit, merged_start_s=min(c.start_s for c in merged), merged_end_s=max(c.end_s for c in merged),
@@ -193,12 +203,14 @@ class Searcher:
         if not clips:
             raise QueryError(f"no clip with id {clip_id} in the index")
         pooled = float(normalise(query.vectors.mean(0)) @ clips[0].gesture)
-        coupling = coupling_scores(query.vectors, [clips[0].frames])
+        frames = clips[0].frames.astype(np.float32)
+        coupling = coupling_scores(query.vectors, [frames])
         final = float(fuse(np.array([pooled], np.float32), coupling, self.coupling_weight)[0])
-        return self._hit(1, clips[0], query, final, pooled, float(coupling[0]))
+        return self._hit(1, clips[0], frames, query, final, pooled, float(coupling[0]))
 
-    def _hit(self, rank: int, clip: ClipRecord, query: Query, score: float, pooled: float, coupling: float):
-        frames = clip.frames.astype(np.float32)
+    def _hit(self, rank: int, clip: ClipSummary, frames: np.ndarray, query: Query, score: float, pooled: float,
+             coupling: float) -> tuple[Hit, np.ndarray]:
+        """``clip`` as a hit, with its word × frame scores; ``frames``: its frame vectors, float32."""
         peaks = word_peaks(query.words, query.vectors, frames, clip_start_s=clip.start_s, fps=FPS)
         start, end = span_seconds(gesture_span(peaks, len(frames)), clip.start_s, FPS)
         hit = Hit(
@@ -234,7 +246,7 @@ class Searcher:
         return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits[:k], notes), {})
 
 
-def distinct_moments(order: np.ndarray, clips: list[ClipRecord], k: int) -> list[tuple[int, list[int]]]:
+def distinct_moments(order: np.ndarray, clips: Sequence[ClipSummary], k: int) -> list[tuple[int, list[int]]]:
     """The best ``k`` candidates (``order``: indices into ``clips``, best first) that show distinct
     moments, each with the lower-ranked candidates it absorbed: clips of the same speaker track
     that share at least :data:`MERGE_OVERLAP` of the shorter one (the overlapping 4 s windows of
@@ -251,7 +263,7 @@ def distinct_moments(order: np.ndarray, clips: list[ClipRecord], k: int) -> list
     return kept
 
 
-def _same_moment(a: ClipRecord, b: ClipRecord) -> bool:
+def _same_moment(a: ClipSummary, b: ClipSummary) -> bool:
     if a.video_id != b.video_id or a.track != b.track:
         return False
     shared = min(a.end_s, b.end_s) - max(a.start_s, b.start_s)

@@ -13,6 +13,8 @@ from gestsearch.store.db import LANCE_INDEX_MIN, GestureStore
 from gestsearch.store.info import AnnInfo, IndexInfo
 from gestsearch.store.records import (
     ClipRecord,
+    ClipSummary,
+    PackedFrames,
     VideoRecord,
     clip_id_for,
     content_hash,
@@ -28,10 +30,12 @@ __all__ = [
     "FLAT_MAX",
     "LANCE_INDEX_MIN",
     "NPROBE",
+    "PackedFrames",
     "AnnConfig",
     "AnnInfo",
     "ClipFilter",
     "ClipRecord",
+    "ClipSummary",
     "GestureStore",
     "IndexInfo",
     "RepairReport",

@@ -8,9 +8,12 @@ sidecar) and info.py (what ``info`` reports).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import lancedb
 import numpy as np
@@ -23,25 +26,51 @@ from gestsearch.filters import ClipFilter
 from gestsearch.store.ann import AnnConfig, AnnIndex, AnnSidecar, exact_search
 from gestsearch.store.failures import guarded, storage_errors
 from gestsearch.store.info import IndexInfo
-from gestsearch.store.lock import WriterLock
+from gestsearch.store.lock import READ_LOCK_NAME, ReadLocks, WriterLock
 from gestsearch.store.meta import ANN_DIR, check_new_index_place, exists, no_index, open_meta
-from gestsearch.store.records import ClipRecord, VideoRecord, covered_frames, loaded_path, video_id_for
+from gestsearch.store.records import (
+    ClipRecord,
+    ClipSummary,
+    PackedFrames,
+    VideoRecord,
+    covered_frames,
+    loaded_path,
+    video_id_for,
+)
 from gestsearch.store.schema import (
     CLIPS,
-    CLIPS_SCHEMA,
+    SUMMARY_COLUMNS,
     VIDEOS,
     clips_from_arrow,
+    frame_columns,
+    frame_encoding,
     normalise,
+    packed_frames,
     sql_str,
+    summaries_from_arrow,
     vectors_of,
     video_from_row,
 )
-from gestsearch.store.snapshot import HAS_CONTENT, Snapshots
+from gestsearch.store.snapshot import HAS_CONTENT, Snapshots, Versions
 from gestsearch.store.writer import IndexWriter
-from gestsearch.types import BACKENDS, COLUMNS, Backend, Column, check_choice
+from gestsearch.types import BACKENDS, COLUMNS, FRAME_ENCODINGS, Backend, Column, FrameEncoding, check_choice
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 LANCE_INDEX_MIN = 100_000  # clips from which optimize() builds LanceDB's own vector indexes
-KEEP_VERSIONS = timedelta(hours=1)  # old table versions optimize() keeps for running readers
+KEEP_VERSIONS = timedelta(hours=1)  # old table versions optimize() keeps while readers are inside a read
+
+
+def reads(method: F) -> F:
+    """A read of the index: :func:`guarded`, holding the shared read lock (lock.py) throughout,
+    so the versions it reads stay on disk until it returns."""
+
+    @functools.wraps(method)
+    def wrapper(self: GestureStore, *args: Any, **kwargs: Any) -> Any:
+        with self._read_locks.hold():
+            return method(self, *args, **kwargs)
+
+    return guarded(wrapper)  # type: ignore[return-value]
 
 
 class GestureStore:
@@ -59,6 +88,8 @@ class GestureStore:
         self._writer = None if lock is None else IndexWriter(path, meta["fingerprint"], self._videos, self._clips, lock)
         self._snapshots = Snapshots(path, db, self._videos, self._clips)
         self._sidecar = AnnSidecar(path / ANN_DIR, ann)
+        self._read_locks = ReadLocks(path)
+        self._clip_count: tuple[Versions, int] | None = None
 
     # ---------------------------------------------------------------- opening
 
@@ -70,12 +101,14 @@ class GestureStore:
         create: bool = False,
         read_only: bool = False,
         ann: AnnConfig | None = None,
+        frames: FrameEncoding = "int8",
     ) -> GestureStore:
         """Open the index at ``path``.
 
         ``fingerprint``: the models in use; FingerprintMismatch when the index was built with others
         (None: no check, e.g. for ``info``). ``create``: make a new index when there is none
         (needs ``fingerprint``). ``read_only``: take no lock and change nothing. ``ann``: FAISS settings.
+        ``frames``: how a new index stores frame vectors (an existing one keeps its own encoding).
         Raises StoreError when there is no index, it is unreadable or another process writes it.
         """
         path = Path(path)
@@ -83,6 +116,7 @@ class GestureStore:
             raise ValueError("cannot create an index read-only")
         if create and fingerprint is None:
             raise ValueError("a new index needs the model fingerprint")
+        check_choice(frames, FRAME_ENCODINGS, "frames", ValueError)
         if not create and not exists(path):
             raise no_index(path)
         if create:
@@ -95,7 +129,9 @@ class GestureStore:
                 raise StoreError(f"cannot create the index directory {path}: {e.strerror or e}") from e
             lock = WriterLock.acquire(path)
         try:
-            meta = open_meta(path, fingerprint, create)
+            if lock is not None:  # before the first write: readers hold it from their next read on
+                (path / READ_LOCK_NAME).touch()
+            meta = open_meta(path, fingerprint, create, frames)
             with storage_errors(path):
                 try:
                     db = lancedb.connect(path, read_consistency_interval=timedelta(0))
@@ -112,6 +148,7 @@ class GestureStore:
 
     def close(self) -> None:
         """Release the writer lock (if held). The object must not be used afterwards."""
+        self._read_locks.close()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -130,15 +167,27 @@ class GestureStore:
     def read_only(self) -> bool:
         return self._writer is None
 
+    @property
+    def frame_encoding(self) -> FrameEncoding:
+        """How this index stores frame vectors."""
+        return frame_encoding(self._clips.schema.names)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Several reads as one (a search's stages): they see the same version of the index, and
+        hold the read lock throughout (see :meth:`optimize`)."""
+        with storage_errors(self.path), self._read_locks.hold(), self._snapshots.held():
+            yield
+
     # ---------------------------------------------------------------- videos
 
-    @guarded
+    @reads
     def video_by_path(self, path: str | Path) -> VideoRecord | None:
         """The record of the video at ``path`` (indexed or failed), or None."""
         rows = self._videos.search().where(f"video_id = {sql_str(video_id_for(path))}").to_arrow()
         return video_from_row(rows.to_pylist()[0]) if rows.num_rows else None
 
-    @guarded
+    @reads
     def videos(self) -> list[VideoRecord]:
         """All video records (indexed and failed), sorted by path."""
         rows = self._videos.search().to_arrow().to_pylist()
@@ -151,7 +200,7 @@ class GestureStore:
         """Store an indexed video with its clips, replacing any earlier version of the same path.
 
         Atomic for readers and under kill: they see the whole new version or the old one.
-        Vectors are L2-normalised on the way in; frames are stored as float16.
+        Vectors are L2-normalised on the way in; frames are stored as :attr:`frame_encoding`.
         """
         self._writable().add_video(video, clips)
 
@@ -170,13 +219,15 @@ class GestureStore:
 
     @guarded
     def optimize(self, lance_index_min: int = LANCE_INDEX_MIN, keep_versions: timedelta = KEEP_VERSIONS) -> None:
-        """Compact both tables, free the space of table versions older than ``keep_versions``
-        (replaced clips, leftovers of killed writes), index clip ids, and build LanceDB's vector
-        indexes on ``gesture`` and ``content`` once there are ``lance_index_min`` clips (for
-        ``backend="lance"``). Ends with ``refresh_ann()``.
+        """Compact both tables, index the clips' video ids, build LanceDB's vector indexes on ``gesture`` and
+        ``content`` once there are ``lance_index_min`` clips (for ``backend="lance"``), and free
+        the space of old table versions (replaced clips, compacted fragments, leftovers of killed
+        writes). Ends with ``refresh_ann()``.
 
-        Call it at the end of an indexing run. A reader still holding a snapshot older than
-        ``keep_versions`` (e.g. a long ``iter_clips``) may then fail.
+        Old versions go as soon as no reader is inside a read: readers hold ``read.lock`` shared
+        for each read (one query, or a whole ``iter_clips``), so one that started before finishes
+        on the version it pinned. While a reader is inside a read, only versions older than
+        ``keep_versions`` go; the rest goes at the next ``optimize``.
         """
         self._writable().optimize(lance_index_min, keep_versions)
         self.refresh_ann()
@@ -188,42 +239,60 @@ class GestureStore:
 
     # ---------------------------------------------------------------- reading clips
 
-    @guarded
+    @reads
     def clips_by_ids(self, ids: Iterable[int]) -> list[ClipRecord]:
         """The clips with these ids, in the order given (ids not in the index are left out)."""
         ids = np.asarray(list(ids), dtype=np.int64)
         if not len(ids):
             return []
-        rows = self._snapshots.take().rows_by_ids(np.unique(ids), CLIPS_SCHEMA.names)
+        snapshot = self._snapshots.take()
+        rows = snapshot.rows_by_ids(np.unique(ids), list(snapshot.columns))
         by_id = {clip.clip_id: clip for clip in clips_from_arrow(rows)}
         return [by_id[i] for i in ids.tolist() if i in by_id]
 
-    @guarded
+    @reads
+    def candidates(self, ids: Iterable[int]) -> tuple[list[ClipSummary], PackedFrames]:
+        """What search's exact stage reads of its candidates: each clip's summary and its frame
+        vectors as stored, in the order given (ids not in the index are left out). Reads neither
+        the pooled vectors nor the words."""
+        ids = np.asarray(list(ids), dtype=np.int64)
+        snapshot = self._snapshots.take()
+        columns = ["write_id", *SUMMARY_COLUMNS, *frame_columns(frame_encoding(snapshot.columns))]
+        rows = snapshot.rows_by_ids(np.unique(ids), columns)
+        position = {clip_id: i for i, clip_id in enumerate(rows.column("id").to_pylist())}
+        rows = rows.take(pa.array([position[i] for i in ids.tolist() if i in position], pa.int64()))
+        return summaries_from_arrow(rows), packed_frames(rows)
+
+    @reads
     def clips_of_video(self, path: str | Path) -> list[ClipRecord]:
         """The visible clips of the video at ``path``, by start frame (none when it is not indexed)."""
         where = f"video_id = {sql_str(video_id_for(path))}"
-        clips = clips_from_arrow(self._snapshots.take().rows(CLIPS_SCHEMA.names, where))
+        snapshot = self._snapshots.take()
+        clips = clips_from_arrow(snapshot.rows(list(snapshot.columns), where))
         return sorted(clips, key=lambda c: (c.start_frame, c.track))
 
-    @guarded
+    @reads
     def all_clip_ids(self) -> np.ndarray:
         """Ids of all visible clips, int64, sorted."""
         return np.sort(self._snapshots.take().rows(["id", "write_id"]).column("id").to_numpy())
 
-    @guarded
+    @reads
     def clip_count(self) -> int:
-        return self._snapshots.take().rows(["write_id"]).num_rows
+        snapshot = self._snapshots.take()
+        if self._clip_count is None or self._clip_count[0] != snapshot.versions:
+            self._clip_count = snapshot.versions, snapshot.rows(["write_id"]).num_rows
+        return self._clip_count[1]
 
     def iter_clips(self, batch: int = 256) -> Iterator[ClipRecord]:
         """Every visible clip, read ``batch`` rows at a time from one snapshot (for eval, brute force)."""
-        with storage_errors(self.path):
+        with storage_errors(self.path), self._read_locks.hold():
             snapshot = self._snapshots.take()
             for rows in snapshot.clips.search().to_batches(batch):
                 yield from clips_from_arrow(snapshot.visible(pa.Table.from_batches([rows])))
 
     # ---------------------------------------------------------------- search
 
-    @guarded
+    @reads
     def matching_clip_ids(self, where: ClipFilter) -> np.ndarray:
         """Ids of the visible clips that pass ``where``, int64, sorted."""
         snapshot = self._snapshots.take()
@@ -239,7 +308,7 @@ class GestureStore:
         rows = rows.filter(pc.is_in(rows.column("video_id"), value_set=pa.array(chosen, pa.string())))
         return np.sort(rows.column("id").to_numpy())
 
-    @guarded
+    @reads
     def search_pooled(
         self,
         query: np.ndarray,
@@ -252,7 +321,8 @@ class GestureStore:
 
         ``query``: (512,) or (Q, 512), normalised here. ``column``: "gesture", or "content" (only
         clips with speech + transcript have one). ``backend``: "faiss" (the sidecar; exact up to
-        50k clips, IVF beyond) or "lance" (LanceDB's own vector search, e.g. for object storage).
+        50k clips, IVF beyond, IVF-PQ with its candidates re-scored exactly beyond 200k: the scores
+        are exact cosines in every case) or "lance" (LanceDB's own vector search, e.g. for object storage).
         ``among``: clip ids (e.g. :meth:`matching_clip_ids`) to search instead of the whole index.
         Returns ids int64 (Q, k) and scores float32 (Q, k), best first; when fewer than k clips
         match, the rest is id -1 with score -inf.
@@ -262,16 +332,16 @@ class GestureStore:
         if k < 1:
             raise QueryError(f"k must be at least 1, got {k}")
         queries = _query_vectors(query)
+        snapshot = self._snapshots.take()
         if backend == "lance":
-            snapshot = self._snapshots.take()
             if among is None:
                 return snapshot.search(queries, k, column)
             rows = snapshot.rows_by_ids(np.asarray(among, np.int64), ["id", "write_id", column])
             rows = rows.filter(pc.is_valid(rows.column(column)))
             return exact_search(rows.column("id").to_numpy(), vectors_of(rows.column(column)), queries, k)
-        return self._ann_index(column).search(queries, k, among)
+        return self._sidecar.search(column, snapshot, queries, k, among, save=not self.read_only)
 
-    @guarded
+    @reads
     def refresh_ann(self) -> dict[Column, dict]:
         """Bring the FAISS sidecars up to date with the tables (saved when writable); their descriptions."""
         return {column: self._ann_index(column).describe() for column in COLUMNS}
@@ -281,11 +351,12 @@ class GestureStore:
 
     # ---------------------------------------------------------------- info
 
-    @guarded
+    @reads
     def info(self) -> IndexInfo:
         """Counts, fingerprint, ANN index per column, bytes on disk, LanceDB version."""
         snapshot = self._snapshots.take()
-        statuses = self._videos.search().select(["status"]).to_arrow().column("status").to_pylist()
+        videos = self._videos.search().select(["status", "duration_s"]).to_arrow().to_pylist()
+        statuses = [v["status"] for v in videos]
         clips = snapshot.rows(["write_id", "video_id", "track", "start_frame", "end_frame"])
         return IndexInfo(
             path=self.path,
@@ -301,6 +372,7 @@ class GestureStore:
             bytes_on_disk=sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file()),
             lancedb_version=lancedb.__version__,
             table_versions=snapshot.versions,
+            video_seconds=round(sum(v["duration_s"] or 0.0 for v in videos if v["status"] == "indexed"), 3),
         )
 
 

@@ -13,7 +13,7 @@ from gestsearch.types import Column
 class AnnInfo:
     """The saved FAISS sidecar of one column."""
 
-    type: str  # "flat", "ivf", or "none" when nothing usable is saved
+    type: str  # "flat", "ivf", "ivfpq" (compressed, candidates re-scored exactly) or "none" when nothing usable is saved
     count: int | None = None  # vectors in it
     nlist: int | None = None  # IVF only
     nprobe: int | None = None  # IVF only
@@ -41,10 +41,18 @@ class IndexInfo:
     bytes_on_disk: int
     lancedb_version: str
     table_versions: Versions
+    video_seconds: float  # duration of the indexed videos
+
+    @property
+    def bytes_per_video_second(self) -> float | None:
+        """What the index costs on disk per second of indexed video (None while it holds none)."""
+        return round(self.bytes_on_disk / self.video_seconds, 1) if self.video_seconds > 0 else None
 
     def to_dict(self) -> dict:
-        """Plain JSON-ready data (``gestsearch info --json``), fields in declaration order."""
+        """Plain JSON-ready data (``gestsearch info --json``), fields in declaration order, then
+        ``bytes_per_video_second``."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["bytes_per_video_second"] = self.bytes_per_video_second
         data["path"] = str(self.path)
         data["ann"] = {column: ann.to_dict() for column, ann in self.ann.items()}
         data["table_versions"] = asdict(self.table_versions)

@@ -2,11 +2,12 @@
 
 Directory layout of an index at PATH::
 
-    PATH/gestsearch.json   fingerprint of the models that made the vectors, format, creation time
+    PATH/gestsearch.json   fingerprint of the models that made the vectors, format, frame encoding, creation time
     PATH/videos.lance      one row per video file (indexed or failed)
     PATH/clips.lance       one row per clip: pooled vectors, per-frame vectors, words, text
     PATH/ann/              FAISS sidecar (see ann.py), rebuilt from the tables when missing or stale
     PATH/write.lock        held (flock) by the one writer
+    PATH/read.lock         held shared (flock) by readers during each read (see lock.py)
 
 The meta file is written last, so an index exists once it is there.
 """
@@ -21,12 +22,14 @@ import lancedb
 from gestsearch.atomic import is_temporary, write_json
 from gestsearch.constants import DIM
 from gestsearch.errors import FingerprintMismatch, StoreError
-from gestsearch.store.lock import LOCK_NAME
+from gestsearch.store.lock import LOCK_NAME, READ_LOCK_NAME
 from gestsearch.store.records import now_iso
-from gestsearch.store.schema import CLIPS, CLIPS_SCHEMA, VIDEOS, VIDEOS_SCHEMA
+from gestsearch.store.schema import CLIPS, VIDEOS, VIDEOS_SCHEMA, clips_schema
+from gestsearch.types import FRAME_ENCODINGS, FrameEncoding
 
 META_NAME = "gestsearch.json"
-FORMAT = 1
+FORMAT = 2  # 2: the meta names the frame encoding; 1 (read only): float16 frames
+FORMATS = (1, 2)
 ANN_DIR = "ann"
 
 
@@ -48,8 +51,10 @@ def read_meta(path: Path) -> dict | None:
         return None
     except (OSError, ValueError) as e:
         raise StoreError(f"index at {path} is unreadable ({META_NAME}: {e})") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "fingerprint" not in meta:
+    if not isinstance(meta, dict) or meta.get("format") not in FORMATS or "fingerprint" not in meta:
         raise StoreError(f"{path} holds an index of an unknown format")
+    if meta.setdefault("frames", "float16") not in FRAME_ENCODINGS:
+        raise StoreError(f"{path} holds an index of an unknown format (frames {meta['frames']!r})")
     return meta
 
 
@@ -60,25 +65,25 @@ def check_new_index_place(path: Path) -> None:
         raise StoreError(f"{path} is a file, not an index folder; choose another --db")
     if exists(path) or not path.is_dir():
         return
-    ours = {LOCK_NAME, f"{VIDEOS}.lance", f"{CLIPS}.lance", ANN_DIR}  # an index whose making was cut short
+    ours = {LOCK_NAME, READ_LOCK_NAME, f"{VIDEOS}.lance", f"{CLIPS}.lance", ANN_DIR}  # an index whose making was cut short
     leftovers = {p.name for p in path.iterdir() if not is_temporary(p)} - ours
     if leftovers:
         raise StoreError(f"{path} is not empty and not a gestsearch index; choose another --db")
 
 
-def create_index(path: Path, fingerprint: str) -> dict:
+def create_index(path: Path, fingerprint: str, frames: FrameEncoding) -> dict:
     """Make the tables, then write the meta file last (an index exists once it is there)."""
     check_new_index_place(path)
     db = lancedb.connect(path)
     db.create_table(VIDEOS, schema=VIDEOS_SCHEMA, exist_ok=True)
-    db.create_table(CLIPS, schema=CLIPS_SCHEMA, exist_ok=True)
-    meta = {"format": FORMAT, "fingerprint": fingerprint, "created_at": now_iso(), "dim": DIM}
+    db.create_table(CLIPS, schema=clips_schema(frames), exist_ok=True)
+    meta = {"format": FORMAT, "fingerprint": fingerprint, "created_at": now_iso(), "dim": DIM, "frames": frames}
     write_json(path / META_NAME, meta, indent=1, durable=True)
     return meta
 
 
-def open_meta(path: Path, fingerprint: str | None, create: bool) -> dict:
-    """The meta of the index at ``path``, made first when there is none and ``create``.
+def open_meta(path: Path, fingerprint: str | None, create: bool, frames: FrameEncoding = "int8") -> dict:
+    """The meta of the index at ``path``, made first (with ``frames`` encoding) when there is none and ``create``.
 
     Raises FingerprintMismatch when ``fingerprint`` (None: no check) is not the index's.
     """
@@ -86,7 +91,7 @@ def open_meta(path: Path, fingerprint: str | None, create: bool) -> dict:
     if meta is None:
         if not create:  # deleted since the caller saw it
             raise no_index(path)
-        meta = create_index(path, fingerprint)
+        meta = create_index(path, fingerprint, frames)
     if fingerprint is not None and fingerprint != meta["fingerprint"]:
         raise FingerprintMismatch(
             f"index at {path} was built with model fingerprint {meta['fingerprint']}, but the models "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -128,13 +128,9 @@ class VideoRecord:
 
 
 @dataclass
-class ClipRecord:
-    """The retrieval unit: a stretch of one speaker track.
-
-    Vectors are L2-normalised (the store normalises them on write).
-    ``frames`` has shape (n, 512), one gesture vector per 25 fps frame; it is stored and read
-    back as float16. ``content`` is None when the clip has no speech with a known transcript.
-    """
+class ClipSummary:
+    """Where a clip is and what is said in it: a :class:`ClipRecord` without its vectors (what
+    search reads of each candidate besides its frame vectors)."""
 
     clip_id: int
     video_id: str
@@ -144,8 +140,54 @@ class ClipRecord:
     end_s: float
     start_frame: int  # 25 fps, from the video start, inclusive
     end_frame: int  # inclusive
+    text: str
+
+
+@dataclass
+class ClipRecord(ClipSummary):
+    """The retrieval unit: a stretch of one speaker track.
+
+    Vectors are L2-normalised (the store normalises them on write).
+    ``frames`` has shape (n, 512), one gesture vector per 25 fps frame; the store keeps them as
+    int8 with a scale per vector (float16 in indexes made before) and reads them back as float32.
+    ``content`` is None when the clip has no speech with a known transcript.
+    """
+
     gesture: np.ndarray  # float32 (512,), pooled
-    frames: np.ndarray  # float16 (n, 512)
+    frames: np.ndarray  # float32 (n, 512) as read (any float type on write)
     content: np.ndarray | None  # float32 (512,) pooled, or None
     words: list[Boundary]
-    text: str
+
+
+@dataclass(frozen=True)
+class PackedFrames:
+    """The frame vectors of several clips back to back, as the index stores them.
+
+    ``codes`` (F, 512) are int8 with ``scales`` (F,) float32, a vector being ``codes × scale``;
+    or float16 with ``scales`` None. ``lengths`` (C,) counts the frames of each clip, in order.
+    Scoring reads the codes in cache-sized blocks: dequantising all of them at once would
+    allocate (and page-fault) F × 512 float32 on every query.
+    """
+
+    codes: np.ndarray
+    scales: np.ndarray | None
+    lengths: np.ndarray
+
+    @classmethod
+    def of(cls, frames: Sequence[np.ndarray]) -> PackedFrames:
+        """Float (n_c, D) arrays of several clips, packed without quantising."""
+        lengths = np.array([len(f) for f in frames], dtype=np.int64)
+        if not len(frames):
+            return cls(np.zeros((0, 0), np.float32), None, lengths)
+        return cls(np.concatenate([np.asarray(f) for f in frames], axis=0), None, lengths)
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Index of each clip's first frame in ``codes``, (C,) int64."""
+        return np.cumsum(self.lengths) - self.lengths
+
+    def clip(self, i: int) -> np.ndarray:
+        """The frame vectors of clip ``i``, float32 (n, D)."""
+        first = int(self.starts[i])
+        codes = self.codes[first : first + int(self.lengths[i])].astype(np.float32)
+        return codes if self.scales is None else codes * self.scales[first : first + len(codes), None]

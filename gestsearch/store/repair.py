@@ -46,7 +46,7 @@ from gestsearch.store.db import KEEP_VERSIONS, LANCE_INDEX_MIN, GestureStore
 from gestsearch.store.failures import lance_message, storage_errors
 from gestsearch.store.lock import WriterLock
 from gestsearch.store.meta import ANN_DIR, META_NAME, exists, read_meta
-from gestsearch.store.schema import CLIPS, CLIPS_SCHEMA, VIDEOS, VIDEOS_SCHEMA, sql_str
+from gestsearch.store.schema import CLIPS, VIDEOS, VIDEOS_SCHEMA, clips_schema, sql_str
 from gestsearch.store.writer import IndexWriter
 from gestsearch.types import COLUMNS
 
@@ -133,7 +133,7 @@ def _repair(path: Path, meta: dict, lock: WriterLock) -> RepairReport:
     db = lancedb.connect(path, read_consistency_interval=timedelta(0))
     # the clips version whose rows the table holds once repaired, and the videos history before
     # the repair: both decide which video rows without clips lost them (module docstring)
-    clips_report, clips_time = _repair_table(db, CLIPS, CLIPS_SCHEMA)
+    clips_report, clips_time = _repair_table(db, CLIPS, clips_schema(meta["frames"]))
     videos_history = _history(db, VIDEOS)
     videos_report, _ = _repair_table(db, VIDEOS, VIDEOS_SCHEMA)
     report = RepairReport(

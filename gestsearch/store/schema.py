@@ -1,5 +1,10 @@
 """Arrow schemas of the two LanceDB tables and conversion from and to the records.
 
+Frame vectors are stored as int8 codes with one float32 scale per vector (``max |x| / 127``):
+a quarter of float32 and half of float16 on disk and per query, with word-coupling rankings
+unchanged in benchmarks/bench_frames.py. Indexes made before keep float16 frames; every read
+handles both (``frame_encoding`` tells them apart by their columns).
+
 Both tables carry a ``write_id`` (random int64, one per ``add_video``/``record_failure`` call).
 A clip row is visible only while the row of its video in ``videos`` has the same write_id and
 status "indexed": the video row is the commit marker of its clips.
@@ -7,6 +12,7 @@ status "indexed": the video row is the commit marker of its clips.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, fields
 
 import numpy as np
@@ -14,13 +20,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gestsearch.constants import DIM
-from gestsearch.store.records import ClipRecord, VideoRecord, loaded_path, stored_path
+from gestsearch.store.records import ClipRecord, ClipSummary, PackedFrames, VideoRecord, loaded_path, stored_path
 from gestsearch.text import printable
+from gestsearch.types import FrameEncoding
 
 VIDEOS, CLIPS = "videos", "clips"  # table names
 
 VECTOR = pa.list_(pa.float32(), DIM)
-FRAMES = pa.list_(pa.list_(pa.float16(), DIM))
+FRAME_CODES: dict[FrameEncoding, pa.DataType] = {"int8": pa.int8(), "float16": pa.float16()}
+SCALES = pa.list_(pa.float32())  # one per frame vector (int8 frames only)
+INT8_MAX = 127
 WORDS = pa.list_(pa.struct([("word", pa.string()), ("start", pa.int32()), ("end", pa.int32())]))
 
 VIDEOS_SCHEMA = pa.schema(
@@ -41,25 +50,44 @@ VIDEOS_SCHEMA = pa.schema(
     ]
 )
 
-CLIPS_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.int64(), nullable=False),
-        pa.field("video_id", pa.string()),
-        pa.field("write_id", pa.int64()),
-        pa.field("path", pa.string()),
-        pa.field("track", pa.int32()),
-        pa.field("start_s", pa.float64()),
-        pa.field("end_s", pa.float64()),
-        pa.field("start_frame", pa.int32()),
-        pa.field("end_frame", pa.int32()),
-        pa.field("n_frames", pa.int32()),
-        pa.field("gesture", VECTOR),
-        pa.field("content", VECTOR, nullable=True),
-        pa.field("frames", FRAMES),
-        pa.field("words", WORDS),
-        pa.field("text", pa.string()),
-    ]
-)
+
+def clips_schema(encoding: FrameEncoding) -> pa.Schema:
+    """The clips table's schema, with frame vectors stored as ``encoding``."""
+    frames = [pa.field("frames", pa.list_(pa.list_(FRAME_CODES[encoding], DIM)))]
+    if encoding == "int8":
+        frames.append(pa.field("frame_scales", SCALES))
+    return pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("video_id", pa.string()),
+            pa.field("write_id", pa.int64()),
+            pa.field("path", pa.string()),
+            pa.field("track", pa.int32()),
+            pa.field("start_s", pa.float64()),
+            pa.field("end_s", pa.float64()),
+            pa.field("start_frame", pa.int32()),
+            pa.field("end_frame", pa.int32()),
+            pa.field("n_frames", pa.int32()),
+            pa.field("gesture", VECTOR),
+            pa.field("content", VECTOR, nullable=True),
+            *frames,
+            pa.field("words", WORDS),
+            pa.field("text", pa.string()),
+        ]
+    )
+
+
+def frame_encoding(columns: Iterable[str]) -> FrameEncoding:
+    """How a clips table with these columns stores its frame vectors."""
+    return "int8" if "frame_scales" in columns else "float16"
+
+
+SUMMARY_COLUMNS = ["id", "video_id", "path", "track", "start_s", "end_s", "start_frame", "end_frame", "text"]
+
+
+def frame_columns(encoding: FrameEncoding) -> list[str]:
+    """The columns that hold the frame vectors."""
+    return ["frames", "frame_scales"] if encoding == "int8" else ["frames"]
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
@@ -103,13 +131,24 @@ def _check_clip(clip: ClipRecord) -> None:
         raise ValueError(f"clip {clip.clip_id}: ends before it starts")
 
 
-def clips_table(clips: list[ClipRecord], write_id: int) -> pa.Table:
-    """Arrow rows of ``clips`` (L2-normalising every vector; frames stored as float16)."""
+def quantize(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float (n, D) vectors as int8 codes (n, D) and float32 scales (n,): vector ≈ codes × scale."""
+    frames = np.asarray(frames, dtype=np.float32)
+    scales = np.abs(frames).max(axis=1) / INT8_MAX  # > 0: the vectors are normalised
+    return np.rint(frames / scales[:, None]).astype(np.int8), scales.astype(np.float32)
+
+
+def clips_table(clips: list[ClipRecord], write_id: int, encoding: FrameEncoding) -> pa.Table:
+    """Arrow rows of ``clips`` (L2-normalising every vector; frames stored as ``encoding``)."""
     for clip in clips:
         _check_clip(clip)
     n_frames = np.array([len(c.frames) for c in clips], dtype=np.int32)
     offsets = np.concatenate([[0], np.cumsum(n_frames)]).astype(np.int32)
-    frame_values = normalise(np.concatenate([np.asarray(c.frames) for c in clips])).astype(np.float16)
+    frame_values = normalise(np.concatenate([np.asarray(c.frames) for c in clips]))
+    if encoding == "int8":
+        frame_values, scales = quantize(frame_values)
+    else:
+        frame_values, scales = frame_values.astype(np.float16), None
     has_content = np.array([c.content is not None for c in clips])
     content = np.stack([normalise(c.content) if c.content is not None else np.zeros(DIM, np.float32) for c in clips])
     columns = {
@@ -128,12 +167,13 @@ def clips_table(clips: list[ClipRecord], write_id: int) -> pa.Table:
         "frames": pa.ListArray.from_arrays(
             pa.array(offsets), pa.FixedSizeListArray.from_arrays(pa.array(frame_values.ravel()), DIM)
         ),
+        **({} if scales is None else {"frame_scales": pa.ListArray.from_arrays(pa.array(offsets), pa.array(scales))}),
         "words": pa.array(
             [[{"word": w, "start": s, "end": e} for w, s, e in c.words] for c in clips], type=WORDS
         ),
         "text": pa.array([c.text for c in clips], pa.string()),
     }
-    return pa.Table.from_pydict(columns, schema=CLIPS_SCHEMA)
+    return pa.Table.from_pydict(columns, schema=clips_schema(encoding))
 
 
 def vectors_of(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -143,36 +183,49 @@ def vectors_of(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return column.flatten().to_numpy(zero_copy_only=False).reshape(-1, DIM)
 
 
+def packed_frames(table: pa.Table) -> PackedFrames:
+    """The frame vectors of the rows of ``table`` (its frame columns), in row order."""
+    column = table.column("frames").combine_chunks()
+    lengths = pc.list_value_length(column).to_numpy().astype(np.int64)
+    values = column.flatten()  # fixed-size lists, one per frame
+    codes = values.flatten().to_numpy(zero_copy_only=False).reshape(-1, DIM)
+    scales = None
+    if "frame_scales" in table.column_names:
+        scales = table.column("frame_scales").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return PackedFrames(codes, scales, lengths)
+
+
+def summaries_from_arrow(table: pa.Table) -> list[ClipSummary]:
+    """ClipSummaries of the rows of ``table`` (``SUMMARY_COLUMNS`` at least), in row order."""
+    return [ClipSummary(**_summary_fields(row)) for row in table.select(SUMMARY_COLUMNS).to_pylist()]
+
+
+def _summary_fields(row: dict) -> dict:
+    """ClipSummary's fields from a row (the id column is ``clip_id``; paths are unescaped)."""
+    return {"clip_id": row["id"], "path": loaded_path(row["path"])} | {
+        name: row[name] for name in SUMMARY_COLUMNS if name not in ("id", "path")
+    }
+
+
 def clips_from_arrow(table: pa.Table) -> list[ClipRecord]:
-    """ClipRecords of the rows of ``table`` (all CLIPS_SCHEMA columns), in row order."""
+    """ClipRecords of the rows of ``table`` (all columns of the clips schema), in row order."""
     if table.num_rows == 0:
         return []
-    frame_column = table.column("frames").combine_chunks()
-    lengths = pc.list_value_length(frame_column).to_numpy()
-    frames = np.split(vectors_of(frame_column.flatten()), np.cumsum(lengths)[:-1])
+    packed = packed_frames(table)
+    frames = [packed.clip(i) for i in range(len(packed.lengths))]
     gesture = vectors_of(table.column("gesture"))
     content_column = table.column("content").combine_chunks()
     has_content = content_column.is_valid().to_numpy(zero_copy_only=False)
     content_rows = iter(vectors_of(content_column))
     content = [next(content_rows) if present else None for present in has_content]
-    scalars = table.select(
-        ["id", "video_id", "path", "track", "start_s", "end_s", "start_frame", "end_frame", "words", "text"]
-    ).to_pylist()
+    rows = table.select([*SUMMARY_COLUMNS, "words"]).to_pylist()
     return [
         ClipRecord(
-            clip_id=row["id"],
-            video_id=row["video_id"],
-            path=loaded_path(row["path"]),
-            track=row["track"],
-            start_s=row["start_s"],
-            end_s=row["end_s"],
-            start_frame=row["start_frame"],
-            end_frame=row["end_frame"],
+            **_summary_fields(row),
             gesture=gesture[i],
             frames=frames[i],
             content=content[i],
             words=[(w["word"], w["start"], w["end"]) for w in row["words"]],
-            text=row["text"],
         )
-        for i, row in enumerate(scalars)
+        for i, row in enumerate(rows)
     ]

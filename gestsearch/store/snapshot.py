@@ -7,6 +7,8 @@ A clip row is visible only when its write_id is one of an indexed video row (see
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,6 @@ from gestsearch.store.schema import CLIPS
 from gestsearch.types import Column
 
 HAS_CONTENT = "content IS NOT NULL"  # the clips with a "content" vector (speech + transcript)
-ID_CHUNK = 2048  # ids per "id IN (...)" query
 SNAPSHOT_TRIES = 20
 LANCE_REFINE = 10  # exact re-scoring of k·10 candidates after LanceDB's approximate (PQ) search
 
@@ -40,6 +41,8 @@ class Snapshot:
     versions: Versions
     live: pa.Array  # int64 write_ids of the video rows with status "indexed"
     clips: lancedb.table.Table  # pinned at versions.clips (read-only)
+    columns: tuple[str, ...]  # of the clips table at that version
+    offsets: RowOffsets  # where each clip id's rows are in that version
 
     def visible(self, rows: pa.Table) -> pa.Table:
         """The rows (which have a write_id column) that belong to an indexed video."""
@@ -51,12 +54,14 @@ class Snapshot:
         return self.visible((query.where(where) if where else query).to_arrow())
 
     def rows_by_ids(self, ids: np.ndarray, columns: list[str]) -> pa.Table:
-        """Visible rows with these clip ids (any order), ``ID_CHUNK`` ids per query."""
-        parts = [
-            self.rows(columns, f"id IN ({','.join(map(str, ids[i : i + ID_CHUNK].tolist()))})")
-            for i in range(0, len(ids), ID_CHUNK)
-        ]
-        return pa.concat_tables(parts) if parts else self.clips.schema.empty_table().select(columns)
+        """Visible rows (``columns`` must include write_id) with these clip ids, in table order.
+
+        Taken by row offset: a filter ``id IN (...)`` costs a third more for search's 300 candidates.
+        """
+        offsets = self.offsets.of(np.asarray(ids, dtype=np.int64))
+        if not len(offsets):
+            return self.clips.schema.empty_table().select(columns)
+        return self.visible(self.clips.take_offsets(offsets.tolist()).select(columns).to_arrow())
 
     def search(self, queries: np.ndarray, k: int, column: Column) -> tuple[np.ndarray, np.ndarray]:
         """LanceDB's own top-``k`` cosine search of normalised (Q, 512) ``queries`` in ``column``.
@@ -87,6 +92,28 @@ class Snapshot:
         return ids, scores
 
 
+class RowOffsets:
+    """Clip id → row offsets in one version of the clips table, read on first use (one id column
+    read per version; ids repeat while a writer replaces a video with the same content)."""
+
+    def __init__(self, table: lancedb.table.Table):
+        self._table = table
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+
+    def of(self, ids: np.ndarray) -> np.ndarray:
+        """The offsets of every row with one of ``ids``, sorted (int64)."""
+        if self._sorted is None:
+            all_ids = self._table.search().select(["id"]).to_arrow().column("id").to_numpy()
+            order = np.argsort(all_ids, kind="stable")
+            self._sorted = all_ids[order], order
+        sorted_ids, order = self._sorted
+        first, end = np.searchsorted(sorted_ids, ids, "left"), np.searchsorted(sorted_ids, ids, "right")
+        counts = end - first
+        # first[i], first[i] + 1, ..., end[i] - 1 for every id, without a Python loop
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return np.sort(order[np.repeat(first, counts) + within]).astype(np.int64)
+
+
 class Snapshots:
     """Takes snapshots of one index, reusing the live write_ids and the pinned clips table while
     the tables have not changed (one object per thread: the caches are not locked)."""
@@ -97,7 +124,21 @@ class Snapshots:
         self._videos = videos
         self._clips = clips
         self._live_cache: tuple[int, pa.Array] | None = None
-        self._pinned: lancedb.table.Table | None = None
+        self._pinned: tuple[lancedb.table.Table, tuple[str, ...], RowOffsets] | None = None
+        self._held: Snapshot | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[Snapshot]:
+        """One snapshot for every :meth:`take` inside the block (an inner block shares the outer one):
+        several reads see the same version, and pay for checking the versions once."""
+        if self._held is not None:
+            yield self._held
+            return
+        self._held = self.take()
+        try:
+            yield self._held
+        finally:
+            self._held = None
 
     def take(self) -> Snapshot:
         """Write_ids of indexed videos plus the clips table pinned at a version consistent with them.
@@ -105,6 +146,8 @@ class Snapshots:
         Clips only disappear after the video row that committed them changed, so if the videos
         table did not change while we read it and the clips version, the pair is consistent.
         """
+        if self._held is not None:
+            return self._held
         for _ in range(SNAPSHOT_TRIES):
             videos_version = self._videos.version
             if self._live_cache is None or self._live_cache[0] != videos_version:
@@ -118,7 +161,8 @@ class Snapshots:
         else:
             raise StoreError(f"index at {self._path} changes too fast to read a consistent view")
         self._live_cache = (videos_version, live)
-        if self._pinned is None or self._pinned.version != clips_version:
-            self._pinned = self._db.open_table(CLIPS)
-            self._pinned.checkout(clips_version)
-        return Snapshot(Versions(videos_version, clips_version), live, self._pinned)
+        if self._pinned is None or self._pinned[0].version != clips_version:
+            table = self._db.open_table(CLIPS)
+            table.checkout(clips_version)
+            self._pinned = table, tuple(table.schema.names), RowOffsets(table)
+        return Snapshot(Versions(videos_version, clips_version), live, *self._pinned)

@@ -11,6 +11,7 @@ leftovers.
 from __future__ import annotations
 
 import secrets
+import warnings
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -21,9 +22,9 @@ from lancedb.index import BTree, IvfPq
 
 from gestsearch.constants import DIM
 from gestsearch.errors import FingerprintMismatch
-from gestsearch.store.lock import WriterLock
+from gestsearch.store.lock import WriterLock, readers_away
 from gestsearch.store.records import ClipRecord, VideoRecord, video_id_for
-from gestsearch.store.schema import clips_table, sql_str, video_table
+from gestsearch.store.schema import clips_table, frame_encoding, sql_str, video_table
 from gestsearch.types import COLUMNS, VideoStatus
 
 COMPACT_VIDEOS_EVERY = 50  # commits
@@ -45,6 +46,7 @@ class IndexWriter:
         self._videos = videos
         self._clips = clips
         self._lock = lock
+        self._frames = frame_encoding(clips.schema.names)
         self._commits = 0
 
     def close(self) -> None:
@@ -85,23 +87,30 @@ class IndexWriter:
             self._clips.delete(f"write_id IN ({','.join(map(str, orphans.to_pylist()))})")
 
     def optimize(self, lance_index_min: int, keep_versions: timedelta) -> None:
-        """Compact both tables, drop versions older than ``keep_versions``, index clip ids, and
-        build LanceDB's vector indexes once there are ``lance_index_min`` clips."""
+        """Compact both tables, index the clips' video ids, build LanceDB's vector indexes once there are
+        ``lance_index_min`` clips, and drop old table versions: all of them when no reader is
+        inside a read (lock.py), else those older than ``keep_versions``."""
         for table in (self._videos, self._clips):
             # delete_unverified: no write can be in progress, this process holds the write lock
             table.optimize(cleanup_older_than=keep_versions, delete_unverified=True)
         indexed = {column for index in self._clips.list_indices() for column in index.columns}
-        if "id" not in indexed:
-            self._clips.create_index("id", config=BTree())
+        if "video_id" not in indexed:  # a video's clips: browsing, replacing and removing videos
+            self._clips.create_index("video_id", config=BTree())
         if self._clips.count_rows() >= lance_index_min:
             for column in COLUMNS:
                 if column not in indexed:
                     self._clips.create_index(column, config=IvfPq(distance_type="cosine", num_sub_vectors=DIM // 8))
+        with readers_away(self._path) as away, warnings.catch_warnings():
+            # LanceDB warns that readers of old versions would fail: the lock shows there are none
+            warnings.filterwarnings("ignore", "optimize.cleanup_older_than=0", UserWarning)
+            if away:
+                for table in (self._videos, self._clips):  # nothing left to compact: this only cleans up
+                    table.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
 
     def _commit(self, video: VideoRecord, clips: list[ClipRecord]) -> None:
         write_id = secrets.randbits(63)
         if clips:
-            self._clips.add(clips_table(clips, write_id))  # invisible until the video row below names write_id
+            self._clips.add(clips_table(clips, write_id, self._frames))  # invisible until the video row below names write_id
         merged = (
             self._videos.merge_insert("video_id")
             .when_matched_update_all()

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gestsearch import runtime
 from gestsearch.atomic import atomic_path
 from gestsearch.constants import MEL_PER_FRAME, SAMPLE_RATE, SAMPLES_PER_FRAME
 from gestsearch.errors import GestsearchError, ModelInputError
@@ -228,7 +229,7 @@ _worker_args: tuple | None = None
 
 def _start_worker(gestsync: GestSync, blocks: int, mask: bool, max_frames: int) -> None:
     global _worker_args
-    torch.set_num_threads(1)  # the workers share the cores between them
+    runtime.set_threads(runtime.SMALL_MODEL_THREADS)  # the workers share the cores between them
     _worker_args = (gestsync.eval(), blocks, mask, max_frames)
 
 

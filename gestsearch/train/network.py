@@ -158,13 +158,4 @@ class TrainingModel:
         save_gestsync(self.gestsync, out_dir / "gestsync.pth", self.preset)
         save_jegal(self.jegal, out_dir / "jegal.pth", self.preset)
         if self.train_text:
-            from transformers.utils import logging as hf_logging
-
-            bars = hf_logging.is_progress_bar_enabled()
-            hf_logging.disable_progress_bar()  # save_pretrained draws one per file
-            try:
-                self.backbone.model.save_pretrained(out_dir / "text")
-                self.backbone.tokenizer.save_pretrained(out_dir / "text")
-            finally:
-                if bars:
-                    hf_logging.enable_progress_bar()
+            self.backbone.save(out_dir / "text")

@@ -1,9 +1,9 @@
 """The tiny preset's text backbone: a word-level tokenizer built from the corpus vocabulary and a
 small XLM-R encoder trained from scratch. No hub download.
 
-Saved with ``save_pretrained`` (``tokenizer.json``, ``tokenizer_config.json``, ``config.json``,
-``model.safetensors``), so ``TextBackbone.load(dir)`` — hence ``load_jegal(..., text_backbone=dir)``
-and the ``Embedder`` — reads it like any Hugging Face model directory. Special tokens keep
+Saved by ``TextBackbone.save`` as a Hugging Face model directory (``tokenizer.json``,
+``tokenizer_config.json``, ``config.json``, ``model.safetensors``), so ``TextBackbone.load(dir)`` —
+hence ``load_jegal(..., text_backbone=dir)`` and the ``Embedder`` — reads it like any other. Special tokens keep
 XLM-R's ids (<s>=0, <pad>=1, </s>=2, <unk>=3), the pre-tokenizer splits on whitespace only
 and every phrase is wrapped as ``<s> words </s>``; each word is one token, so its offsets start
 at 0 and JEGAL's word-start rule finds exactly one start per word.
@@ -21,18 +21,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from gestsearch.models.text import SubwordTokenizer, XLMRobertaConfig, XLMRobertaModel
+
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
 HIDDEN, LAYERS, HEADS, INTERMEDIATE = 128, 1, 4, 256
 MAX_POSITIONS = 130  # 128 tokens (XLM-R positions start after the padding id)
 ORDER_FREE = "order_free"  # config flag: the position table is zero and stays so in training
 
 
-def build_word_tokenizer(words: Iterable[str], min_count: int = 1):
+def build_word_tokenizer(words: Iterable[str], min_count: int = 1) -> SubwordTokenizer:
     """A fast tokenizer whose vocabulary is the special tokens + the words seen ``min_count`` times
     (most frequent first, ties alphabetical). Unknown words map to <unk>."""
     from tokenizers import Tokenizer, pre_tokenizers, processors
     from tokenizers.models import WordLevel
-    from transformers import PreTrainedTokenizerFast
 
     counts = Counter(words)
     ranked = sorted((w for w, n in counts.items() if n >= min_count and w not in SPECIAL_TOKENS), key=lambda w: (-counts[w], w))
@@ -40,16 +41,12 @@ def build_word_tokenizer(words: Iterable[str], min_count: int = 1):
     core = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     core.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
-        model_max_length=MAX_POSITIONS - 2,
-    )
+    return SubwordTokenizer(core, model_max_length=MAX_POSITIONS - 2)
 
 
-def new_text_model(vocab_size: int, hidden: int = HIDDEN):
-    """A freshly initialised (global torch RNG) small ``XLMRobertaModel``, order-free (zero position table)."""
+def new_text_model(vocab_size: int, hidden: int = HIDDEN) -> XLMRobertaModel:
+    """A freshly initialised (global torch RNG) small XLM-R encoder, order-free (zero position table)."""
     import torch
-    from transformers import XLMRobertaConfig, XLMRobertaModel
 
     config = XLMRobertaConfig(
         vocab_size=vocab_size,
@@ -65,6 +62,7 @@ def new_text_model(vocab_size: int, hidden: int = HIDDEN):
         **{ORDER_FREE: True},
     )
     model = XLMRobertaModel(config)
+    model.init_weights()
     with torch.no_grad():
         model.embeddings.position_embeddings.weight.zero_()
     return model

@@ -149,7 +149,9 @@ def test_info_reports_counts_ann_and_size(tmp_path):
     assert (info.clips, info.clips_with_content, info.frames) == (12, 6, 3 * (3 * CLIP_STRIDE + 75))
     assert info.ann["content"].count == 6 and info.ann["content"].type == "flat"
     assert info.ann["gesture"].fresh is True  # optimize() brings the sidecar up to date
-    assert info.bytes_on_disk > 12 * 75 * 512 * 2  # float16 frames
+    assert info.bytes_on_disk > 12 * 75 * 512  # int8 frames
+    assert info.video_seconds == pytest.approx(3 * (3 * CLIP_STRIDE + 75) / 25)
+    assert info.to_dict()["bytes_per_video_second"] == pytest.approx(info.bytes_on_disk / info.video_seconds, abs=0.1)
     assert info.lancedb_version
 
 
@@ -165,7 +167,8 @@ def test_info_as_a_dict_keeps_the_json_layout(tmp_path):
     data = info.to_dict()
     assert list(data) == [
         "path", "fingerprint", "created_at", "videos_indexed", "videos_failed", "clips", "clip_rows",
-        "clips_with_content", "frames", "ann", "bytes_on_disk", "lancedb_version", "table_versions",
+        "clips_with_content", "frames", "ann", "bytes_on_disk", "lancedb_version", "table_versions", "video_seconds",
+        "bytes_per_video_second",
     ]  # fmt: skip
     assert data["path"] == str(tmp_path / "db") and data["fingerprint"] == FP
     assert (data["videos_indexed"], data["videos_failed"], data["clips"], data["clip_rows"]) == (1, 1, 4, 4)

@@ -1,0 +1,141 @@
+"""Inference backends for GestSync's per-frame features.
+
+torch is the reference, and the backend on a GPU. On the CPU, OpenVINO runs the same weights
+faster (benchmarks/README.md, "GestSync inference backend"): the loaded torch module is converted
+on first use (no files are shipped or written) and compiled once per process. GestSync's own
+streaming code drives the compiled parts (:class:`~gestsearch.models.gestsync.Kernels`), so
+padding, chunking and windowing stay one implementation.
+
+fp32 is the default and matches the torch path to the goldens' tolerances. bf16 is an opt-in for
+CPUs that compute in bfloat16 natively; elsewhere it is refused rather than emulated.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from torch import nn
+
+from gestsearch.errors import ConfigError
+from gestsearch.models.gestsync import FRAME_SHAPE, GestSync, Kernels
+from gestsearch.types import InferenceBackend, Precision
+
+if TYPE_CHECKING:
+    import openvino as ov
+
+CPUINFO = Path("/proc/cpuinfo")
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bfloat16 arithmetic
+RUNTIME_CACHE_SHAPES = 16  # input shapes whose kernels OpenVINO keeps (its default: 5,000)
+_OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16"}  # OpenVINO's CPU plugin defaults to bf16 where it can: always say
+_COMPILED: weakref.WeakKeyDictionary[GestSync, dict[tuple[Precision, int], Kernels]] = weakref.WeakKeyDictionary()
+
+
+def openvino_available() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
+def native_bf16(cpuinfo: Path = CPUINFO) -> bool:
+    """Whether the CPU has bfloat16 instructions (AVX512_BF16 or AMX), from its ``flags`` line."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    flags = {flag for line in text.splitlines() if line.startswith("flags") for flag in line.partition(":")[2].split()}
+    return any(flag in flags for flag in BF16_FLAGS)
+
+
+def resolve_backend(
+    backend: InferenceBackend, precision: Precision, device: str, cpuinfo: Path = CPUINFO
+) -> Literal["torch", "openvino"]:
+    """The backend that runs GestSync on ``device``: ``auto`` is OpenVINO on the CPU when it is
+    installed, torch otherwise. Combinations that cannot run are a :class:`ConfigError`."""
+    on_cpu = torch.device(device).type == "cpu"
+    if backend == "auto":
+        backend = "openvino" if on_cpu and openvino_available() else "torch"
+    if backend == "openvino" and not on_cpu:
+        raise ConfigError(f"the openvino backend runs on the CPU; device {device!r} runs GestSync with torch (use --backend auto or torch)")
+    if backend == "openvino" and not openvino_available():
+        raise ConfigError("backend 'openvino': the openvino package is not installed (pip install openvino)")
+    if precision == "bf16":
+        if backend != "openvino":
+            raise ConfigError("precision bf16 needs the openvino backend on the CPU (the torch backend computes in fp32)")
+        if not native_bf16(cpuinfo):
+            raise ConfigError(f"precision bf16: this CPU has no native bfloat16 arithmetic ({' or '.join(BF16_FLAGS)}); use fp32")
+    return backend
+
+
+def openvino_kernels(model: GestSync, precision: Precision = "fp32", threads: int = 1) -> Kernels:
+    """GestSync's trunk and window transformer compiled by OpenVINO from ``model``'s weights, on
+    ``threads`` inference threads. Built once per model, precision and thread count in a process;
+    later changes to the weights are not seen (inference only)."""
+    compiled = _COMPILED.setdefault(model, {})
+    if (precision, threads) not in compiled:
+        compiled[precision, threads] = _compile(model, precision, threads)
+    return compiled[precision, threads]
+
+
+class _WindowMeans(nn.Module):
+    def __init__(self, model: GestSync):
+        super().__init__()
+        self.model = model
+
+    def forward(self, steps: torch.Tensor) -> torch.Tensor:
+        return self.model.window_means(steps)
+
+
+def _compile(model: GestSync, precision: Precision, threads: int) -> Kernels:
+    import openvino as ov
+
+    height, width, _ = FRAME_SHAPE
+    span, dim = model.config.steps_per_window, model.config.dim
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # The traced graph should hold plain ops, not torch's fused encoder kernel, so that OpenVINO
+    # fuses attention its own way.
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        trunk = _convert(model.trunk.eval(), torch.zeros(1, 3, 5, height, width), [1, 3, -1, height, width])
+        windows = _convert(_WindowMeans(model).eval(), torch.zeros(2, span, dim), [-1, span, dim])
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    # the runtime cache keeps compiled kernels per input shape, and every video brings new ones
+    # (its last chunk, its last batch of windows): bounded, the indexer's memory stays flat
+    config = {"INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[precision], "PERFORMANCE_HINT": "LATENCY",
+              "INFERENCE_NUM_THREADS": threads, "CPU_RUNTIME_CACHE_CAPACITY": RUNTIME_CACHE_SHAPES}
+    core = ov.Core()
+    trunk_model, windows_model = core.compile_model(trunk, "CPU", config), core.compile_model(windows, "CPU", config)
+
+    def steps(frames: torch.Tensor) -> torch.Tensor:
+        clip = frames.permute(0, 4, 1, 2, 3).contiguous()  # OpenVINO is fastest on NCDHW-contiguous input
+        return torch.from_numpy(trunk_model(clip.numpy())[0]).transpose(1, 2)
+
+    def window_means(windows: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(windows_model(windows.contiguous().numpy())[0])
+
+    return Kernels(steps, window_means)
+
+
+def _convert(module: nn.Module, example: torch.Tensor, shape: list[int]) -> ov.Model:
+    """``module`` as an ``openvino.Model`` taking inputs of ``shape`` (−1: any size).
+
+    OpenVINO's PyTorch frontend directly, on a graph traced here: ``openvino.convert_model`` runs
+    the same frontend but took ten times as long for the same compiled speed (offline passes the
+    CPU plugin repeats when compiling), and torch's re-run check of the trace doubled it again.
+    """
+    import openvino as ov
+    from openvino.frontend import FrontEndManager
+    from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the position table's length check: a constant 21 steps
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.trace's; OpenVINO's torch frontend reads its graphs
+        traced = torch.jit.trace(module, example, check_trace=False)
+        decoder = TorchScriptPythonDecoder(traced, example_input=(example,))  # must outlive the conversion
+        frontend = FrontEndManager().load_by_framework("pytorch")
+        converted = frontend.convert(frontend.load(decoder))
+    converted.reshape([ov.Dimension(n) for n in shape])
+    return converted

@@ -1,0 +1,88 @@
+"""A cold `gestsearch search "…"` loads only what a text query uses (issue #21: ≤ 2 s cold).
+
+The time itself is measured by benchmarks/bench_cold.py; this test guards the cause: which
+modules a fresh process imports and which models it builds for a text query.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gestsearch.assets import bundled_model
+from gestsearch.embedding import fingerprint
+from gestsearch.store import GestureStore
+from gestsearch.testing.store import synthetic_video
+
+pytestmark = pytest.mark.slow  # a fresh Python process that imports torch and loads the tiny model
+
+NOT_FOR_TEXT = [
+    "av", "cv2", "mediapipe", "torchaudio", "pocketsphinx", "transformers", "huggingface_hub", "PIL", "scipy",
+    "openvino", "onnxruntime", "gestsearch.media.audio", "gestsearch.media.masking", "gestsearch.export",
+]
+USED = ["torch", "tokenizers", "faiss", "lancedb"]
+
+# Runs the CLI in a fresh interpreter, then reports what it imported and how many GestSync
+# networks exist (the class is imported here, after the search, if the search did not).
+PROBE = """
+import gc, json, sys
+watched = {name.split(".")[0] for name in json.loads(sys.argv.pop())}
+from cli.main import main
+sys.argv = ["gestsearch", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as e:
+    code = e.code or 0
+else:
+    code = 0
+loaded = sorted(name for name in sys.modules if name.split(".")[0] in watched)
+from gestsearch.models.gestsync import GestSync
+networks = sum(isinstance(o, GestSync) for o in gc.get_objects())
+print(json.dumps({"code": code, "loaded": loaded, "gestsync_networks": networks}), file=sys.stderr)  # the real stderr: fd 2 is quieted
+"""
+
+
+@pytest.fixture(scope="module")
+def bundled_index(tmp_path_factory) -> Path:
+    """A small index that claims the bundled model's fingerprint (synthetic vectors, no media)."""
+    db = tmp_path_factory.mktemp("cold") / "index.lance"
+    with GestureStore.open(db, fingerprint=fingerprint(*bundled_model()), create=True) as store:
+        for name in ("a.mp4", "b.mp4"):
+            store.add_video(*synthetic_video(db.parent / name, store.fingerprint, n_clips=3))
+    return db
+
+
+def _search(db: Path, tmp_path: Path, *args: str) -> tuple[dict, dict]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GESTSEARCH_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path)  # no user config file
+    names = json.dumps(NOT_FOR_TEXT + USED)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, "search", *args, "--db", str(db), "--json", names],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=300,
+    )
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    return report, json.loads(proc.stdout) if proc.stdout.strip() else {}
+
+
+def test_a_text_query_loads_only_the_text_side(bundled_index, tmp_path):
+    report, result = _search(bundled_index, tmp_path, "stop the money", "-k", "2")
+    assert report["code"] == 0 and result["mode"] == "text" and len(result["hits"]) == 2
+    loaded = set(report["loaded"])
+    assert loaded.isdisjoint(NOT_FOR_TEXT), sorted(loaded & set(NOT_FOR_TEXT))
+    assert set(USED) <= loaded
+    assert report["gestsync_networks"] == 0
+
+
+def test_gestsync_loads_on_first_gesture_use():
+    from gestsearch.config import Settings
+    from gestsearch.embedding import Embedder
+    from gestsearch.models import GestSync
+
+    embedder = Embedder.from_settings(Settings(), gestsync_now=False)
+    assert not isinstance(embedder._gestsync, GestSync)
+    assert isinstance(embedder.gestsync, GestSync) and embedder.gestsync is embedder.gestsync

@@ -1,0 +1,110 @@
+"""GestSync's inference backends: OpenVINO reproduces the goldens like the torch path, and the
+backend settings resolve (or refuse) the way gestsearch.models.backend documents."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gestsearch.errors import ConfigError
+from gestsearch.models.backend import native_bf16, openvino_kernels, resolve_backend
+
+FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {extra}\n\n"
+
+
+@pytest.fixture(scope="module")
+def kernels(gestsync_model):
+    return {"torch": gestsync_model.kernels, "openvino": openvino_kernels(gestsync_model, "fp32", 2)}
+
+
+def golden_frames(src: np.ndarray) -> torch.Tensor:
+    """The goldens' frame recipe (tests/models/test_models.py): 10× pixel repeat, rows 0..110 black, /255."""
+    up = torch.from_numpy(src).repeat_interleave(10, dim=-3).repeat_interleave(10, dim=-2)
+    up[..., :111, :, :] = 0
+    return (up.double() / 255).float()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
+@torch.no_grad()
+def test_kernels_reproduce_the_window_goldens(kernels, backend, golden, golden_tolerance):
+    windows = golden_frames(golden["gs_windows_src_u8"])  # (2, 25, H, W, 3)
+    steps = torch.cat([kernels[backend].steps(w[None]) for w in windows])  # (2, 21, 512)
+    assert np.abs(steps.transpose(1, 2).numpy() - golden["gs_windows_conv"]).max() <= golden_tolerance["gs_windows_conv"]
+    means = kernels[backend].window_means(torch.from_numpy(golden["gs_windows_conv"]).float().transpose(1, 2))
+    assert np.abs(means.numpy() - golden["gs_windows_out"].mean(-1)).max() <= golden_tolerance["gs_windows_out"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chunk", [64, 7])
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
+def test_frame_features_reproduce_the_golden(gestsync_model, kernels, backend, chunk, golden, golden_tolerance):
+    frames = golden_frames(golden["gs_clip_src_u8"])
+    feats = gestsync_model.frame_features(frames, chunk_frames=chunk, kernels=kernels[backend])
+    assert np.abs(feats.numpy() - golden["gs_clip_feats"]).max() <= golden_tolerance["gs_clip_feats"]
+
+
+@pytest.mark.slow
+def test_compiled_once_per_model_precision_and_threads(gestsync_model, kernels):
+    assert openvino_kernels(gestsync_model, "fp32", 2) is kernels["openvino"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not native_bf16(), reason="this CPU has no native bfloat16")
+def test_bf16_stays_close_to_fp32(gestsync_model, kernels, golden):
+    frames = golden_frames(golden["gs_clip_src_u8"])[:12]
+    fp32 = gestsync_model.frame_features(frames, kernels=kernels["openvino"])
+    bf16 = gestsync_model.frame_features(frames, kernels=openvino_kernels(gestsync_model, "bf16", 2))
+    assert torch.nn.functional.cosine_similarity(fp32, bf16).min() > 0.999
+
+
+def test_auto_is_openvino_on_the_cpu_and_torch_elsewhere():
+    assert resolve_backend("auto", "fp32", "cpu") == "openvino"
+    assert resolve_backend("auto", "fp32", "cuda") == "torch"
+    assert resolve_backend("auto", "fp32", "cuda:1") == "torch"
+    assert resolve_backend("torch", "fp32", "cpu") == "torch"
+
+
+@pytest.mark.parametrize(
+    "backend, precision, device, message",
+    [
+        ("openvino", "fp32", "cuda", "runs on the CPU"),
+        ("torch", "bf16", "cpu", "needs the openvino backend"),
+        ("auto", "bf16", "cuda", "needs the openvino backend"),
+        ("openvino", "bf16", "cpu", "no native bfloat16"),
+    ],
+)
+def test_combinations_that_cannot_run_are_refused(tmp_path, backend, precision, device, message):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(FLAGS.format(extra=""))
+    with pytest.raises(ConfigError, match=message):
+        resolve_backend(backend, precision, device, cpuinfo)
+
+
+@pytest.mark.parametrize("extra, native", [("avx512_bf16", True), ("amx_bf16 amx_tile", True), ("avx512_vnni", False)])
+def test_native_bf16_reads_the_cpu_flags(tmp_path, extra, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(FLAGS.format(extra=extra))
+    assert native_bf16(cpuinfo) is native
+    if native:
+        assert resolve_backend("openvino", "bf16", "cpu", cpuinfo) == "openvino"
+
+
+@pytest.mark.slow
+def test_embedder_backends_agree_and_share_the_fingerprint(embedder, seeded_checkpoints, golden):
+    from gestsearch.config import Settings
+    from gestsearch.embedding import Embedder
+
+    assert embedder.backend == "openvino"  # auto, on the CPU
+    settings = Settings(gestsync=seeded_checkpoints["gestsync"], jegal=seeded_checkpoints["jegal"],
+                        text_model=str(seeded_checkpoints["text"]), device="cpu", backend="torch")
+    reference = Embedder.from_settings(settings)
+    assert reference.backend == "torch" and reference.info.fingerprint == embedder.info.fingerprint
+    frames = golden_frames(golden["gs_clip_src_u8"]).numpy()
+    chunks = [frames[:16], frames[16:]]
+    np.testing.assert_allclose(embedder.gestures(chunks), reference.gestures(chunks), atol=1e-5, rtol=0)
+
+
+def test_native_bf16_without_cpuinfo_is_false(tmp_path):
+    assert not native_bf16(tmp_path / "absent")
