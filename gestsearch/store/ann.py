@@ -40,12 +40,10 @@ from typing import Literal
 
 import faiss
 import numpy as np
-import pyarrow.compute as pc
 
 from gestsearch.atomic import atomic_path, write_json
 from gestsearch.constants import DIM
 from gestsearch.store.info import AnnInfo
-from gestsearch.store.schema import vectors_of
 from gestsearch.store.snapshot import HAS_CONTENT, Snapshot, Versions
 from gestsearch.types import Column
 
@@ -335,17 +333,6 @@ def read_meta(directory: Path, column: Column) -> dict | None:
     return meta if {"file", "type", "count", "trained_count"} <= meta.keys() else None
 
 
-def snapshot_vectors(snapshot: Snapshot, column: Column) -> VectorLookup:
-    """Reads the exact ``column`` vectors of clip ids from ``snapshot`` (the visible ones)."""
-
-    def lookup(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows = snapshot.rows_by_ids(ids, ["id", "write_id", column])
-        rows = rows.filter(pc.is_valid(rows.column(column)))
-        return rows.column("id").to_numpy(), vectors_of(rows.column(column))
-
-    return lookup
-
-
 class AnnSidecar:
     """The in-memory indexes of the columns of one store, kept in step with its tables.
 
@@ -388,7 +375,7 @@ class AnnSidecar:
         """``AnnIndex.search`` in the index of ``column`` matching ``snapshot`` (see ``index_for``),
         with exact scores: IVF-PQ candidates are re-scored with their vectors in ``snapshot``."""
         ann = self.index_for(column, snapshot, save)
-        return ann.search(queries, k, among, exact=snapshot_vectors(snapshot, column))
+        return ann.search(queries, k, among, exact=functools.partial(snapshot.vectors_by_ids, column=column))
 
     def saved_info(self, column: Column, versions: Versions) -> AnnInfo:
         """The saved index of ``column`` as ``info`` reports it, fresh when it reflects ``versions``."""
@@ -415,9 +402,8 @@ class AnnSidecar:
             return AnnIndex.from_batches(column, len(ids), sample, batches, snapshot.versions, self.config)
         have = ann.ids()
         added = np.setdiff1d(ids, have)
-        rows = snapshot.rows_by_ids(added, ["id", "write_id", column])
-        removed = np.setdiff1d(have, ids)
-        ann.update(rows.column("id").to_numpy(), vectors_of(rows.column(column)), removed, snapshot.versions)
+        added_ids, added_vectors = snapshot.vectors_by_ids(added, column)
+        ann.update(added_ids, added_vectors, np.setdiff1d(have, ids), snapshot.versions)
         return ann
 
 
@@ -431,29 +417,21 @@ def _sample(snapshot: Snapshot, column: Column, size: int, n: int) -> np.ndarray
     sample = np.empty((draw, DIM), np.float32)
     filled = 0
     for start in range(0, draw, BUILD_BATCH):
-        _, vectors = _read(snapshot, column, offsets[start : start + BUILD_BATCH])
+        _, vectors = snapshot.vectors_at(offsets[start : start + BUILD_BATCH], column)
         sample[filled : filled + len(vectors)] = vectors
         filled += len(vectors)
     return sample[:filled]
 
 
 def _batches(snapshot: Snapshot, column: Column) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The visible (ids, vectors) of ``column``, ``BUILD_BATCH`` table rows at a time."""
+    """The visible (ids, vectors) of ``column``, ``BUILD_BATCH`` table rows at a time. Read by
+    offsets, which holds only these rows in memory: LanceDB's own scan reads far ahead (hundreds
+    of MB at 100k clips)."""
     total = snapshot.clips.count_rows()
     for start in range(0, total, BUILD_BATCH):
-        ids, vectors = _read(snapshot, column, np.arange(start, min(start + BUILD_BATCH, total)))
+        ids, vectors = snapshot.vectors_at(np.arange(start, min(start + BUILD_BATCH, total)), column)
         if len(ids):
             yield ids, vectors
-
-
-def _read(snapshot: Snapshot, column: Column, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ids and ``column`` vectors of the rows at these offsets of the pinned table that are
-    visible and have one. Reading by offsets holds only these rows in memory: LanceDB's own scan
-    reads far ahead (hundreds of MB at 100k clips)."""
-    rows = snapshot.clips.take_offsets(offsets.tolist()).select(["id", "write_id", column]).to_arrow()
-    rows = snapshot.visible(rows)
-    rows = rows.filter(pc.is_valid(rows.column(column)))
-    return rows.column("id").to_numpy(), vectors_of(rows.column(column))
 
 
 def exact_search(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

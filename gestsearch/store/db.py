@@ -48,7 +48,6 @@ from gestsearch.store.schema import (
     packed_frames,
     sql_str,
     summaries_from_arrow,
-    vectors_of,
     video_from_row,
 )
 from gestsearch.store.snapshot import HAS_CONTENT, Snapshots, Versions
@@ -336,9 +335,7 @@ class GestureStore:
         if backend == "lance":
             if among is None:
                 return snapshot.search(queries, k, column)
-            rows = snapshot.rows_by_ids(np.asarray(among, np.int64), ["id", "write_id", column])
-            rows = rows.filter(pc.is_valid(rows.column(column)))
-            return exact_search(rows.column("id").to_numpy(), vectors_of(rows.column(column)), queries, k)
+            return exact_search(*snapshot.vectors_by_ids(among, column), queries, k)
         return self._sidecar.search(column, snapshot, queries, k, among, save=not self.read_only)
 
     @reads

@@ -28,7 +28,7 @@ from gestsearch.store.schema import CLIPS, VIDEOS, VIDEOS_SCHEMA, clips_schema
 from gestsearch.types import FRAME_ENCODINGS, FrameEncoding
 
 META_NAME = "gestsearch.json"
-FORMAT = 2  # 2: the meta names the frame encoding; 1 (read only): float16 frames
+FORMAT = 2  # new indexes: the meta names the frame encoding; 1: float16 frames, still read and extended
 FORMATS = (1, 2)
 ANN_DIR = "ann"
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gestsearch.errors import StoreError
-from gestsearch.store.schema import CLIPS
+from gestsearch.store.schema import CLIPS, vectors_of
 from gestsearch.types import Column
 
 HAS_CONTENT = "content IS NOT NULL"  # the clips with a "content" vector (speech + transcript)
@@ -58,10 +58,23 @@ class Snapshot:
 
         Taken by row offset: a filter ``id IN (...)`` costs a third more for search's 300 candidates.
         """
-        offsets = self.offsets.of(np.asarray(ids, dtype=np.int64))
+        return self.rows_at(self.offsets.of(np.asarray(ids, dtype=np.int64)), columns)
+
+    def rows_at(self, offsets: np.ndarray, columns: list[str]) -> pa.Table:
+        """Visible rows (``columns`` must include write_id) at these row offsets of the pinned table."""
         if not len(offsets):
             return self.clips.schema.empty_table().select(columns)
-        return self.visible(self.clips.take_offsets(offsets.tolist()).select(columns).to_arrow())
+        return self.visible(self.clips.take_offsets(np.asarray(offsets).tolist()).select(columns).to_arrow())
+
+    def vectors_by_ids(self, ids: np.ndarray, column: Column) -> tuple[np.ndarray, np.ndarray]:
+        """The ids (n,) and ``column`` vectors (n, 512) of the visible clips with these ids that have one."""
+        return self.vectors_at(self.offsets.of(np.asarray(ids, dtype=np.int64)), column)
+
+    def vectors_at(self, offsets: np.ndarray, column: Column) -> tuple[np.ndarray, np.ndarray]:
+        """The ids (n,) and ``column`` vectors (n, 512) of the visible rows at these offsets that have one."""
+        rows = self.rows_at(offsets, ["id", "write_id", column])
+        rows = rows.filter(pc.is_valid(rows.column(column)))
+        return rows.column("id").to_numpy(), vectors_of(rows.column(column))
 
     def search(self, queries: np.ndarray, k: int, column: Column) -> tuple[np.ndarray, np.ndarray]:
         """LanceDB's own top-``k`` cosine search of normalised (Q, 512) ``queries`` in ``column``.
