@@ -181,7 +181,7 @@ class Searcher:
         pooled_scores = np.array([pooled_by_id[c.clip_id] for c in clips], dtype=np.float32)
         coupling = coupling_scores(query.vectors, frames)
         final = fuse(pooled_scores, coupling, self.coupling_weight)
-        order = np.argsort(-final, kind="stable")
+        order = np.lexsort((-pooled_scores, -final))  # ties (clips with the same frames) in stage-1 order
         hits, maps = [], {}
         for rank, (i, absorbed) in enumerate(distinct_moments(order, clips, k), 1):
             hit, scores_map = self._hit(rank, clips[i], frames.clip(i), query, float(final[i]), float(pooled_scores[i]),

@@ -252,14 +252,12 @@ class GestureStore:
     @reads
     def candidates(self, ids: Iterable[int]) -> tuple[list[ClipSummary], PackedFrames]:
         """What search's exact stage reads of its candidates: each clip's summary and its frame
-        vectors as stored, in the order given (ids not in the index are left out). Reads neither
-        the pooled vectors nor the words."""
-        ids = np.asarray(list(ids), dtype=np.int64)
+        vectors as stored, in index order (ids not in the index are left out). Reads neither the
+        pooled vectors nor the words, and leaves the rows where they are: putting 300
+        candidates' frames in the caller's order would copy them once more."""
         snapshot = self._snapshots.take()
         columns = ["write_id", *SUMMARY_COLUMNS, *frame_columns(frame_encoding(snapshot.columns))]
-        rows = snapshot.rows_by_ids(np.unique(ids), columns)
-        position = {clip_id: i for i, clip_id in enumerate(rows.column("id").to_pylist())}
-        rows = rows.take(pa.array([position[i] for i in ids.tolist() if i in position], pa.int64()))
+        rows = snapshot.rows_by_ids(np.unique(np.asarray(list(ids), dtype=np.int64)), columns)
         return summaries_from_arrow(rows), packed_frames(rows)
 
     @reads

@@ -46,7 +46,8 @@ class Snapshot:
 
     def visible(self, rows: pa.Table) -> pa.Table:
         """The rows (which have a write_id column) that belong to an indexed video."""
-        return rows.filter(pc.is_in(rows.column("write_id"), value_set=self.live))
+        mask = pc.is_in(rows.column("write_id"), value_set=self.live)
+        return rows if pc.all(mask).as_py() is not False else rows.filter(mask)  # filter copies every column
 
     def rows(self, columns: list[str], where: str | None = None) -> pa.Table:
         """Visible rows (``columns`` must include write_id) matching the SQL filter ``where``."""

@@ -26,12 +26,12 @@ def _index(path, frames="int8", videos=3):
 
 
 @pytest.mark.parametrize("frames", ["int8", "float16"])
-def test_candidates_come_back_in_the_order_asked_with_the_frames_of_the_records(tmp_path, frames):
+def test_candidates_come_back_in_index_order_with_the_frames_of_the_records(tmp_path, frames):
     clips = _index(tmp_path / "db", frames)
     store = GestureStore.open(tmp_path / "db", read_only=True)
     wanted = [clips[7].clip_id, clips[0].clip_id, 12345, clips[3].clip_id]  # 12345 is no clip
     summaries, packed = store.candidates(wanted)
-    assert [s.clip_id for s in summaries] == [clips[7].clip_id, clips[0].clip_id, clips[3].clip_id]
+    assert [s.clip_id for s in summaries] == [clips[0].clip_id, clips[3].clip_id, clips[7].clip_id]
     records = store.clips_by_ids([s.clip_id for s in summaries])
     for i, (summary, record) in enumerate(zip(summaries, records, strict=True)):
         for name in ("clip_id", "video_id", "path", "track", "start_s", "end_s", "start_frame", "end_frame", "text"):
