@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from cli.options import JsonOpt, settings_options
-from cli.output import console, embedder_for, model_note, print_json, shown
+from cli.output import console, embedder_for, model_note, note, print_json, shown
 from gestsearch.config import Settings
 from gestsearch.types import TrackMode
 
 
 @settings_options(db=True)
 def index(
-    folder: Annotated[Path, typer.Argument(help="A folder of videos (searched recursively) or one video file.")],
+    folder: Annotated[Path, typer.Argument(help="A folder of videos (searched recursively), one video file, or a text file listing videos: paths, file:// or s3:// gs:// hdfs:// abfs:// URIs, one a line.")],
     prune: Annotated[bool, typer.Option("--prune", help="Remove clips of files that are no longer in the folder.")] = False,
     tracks: Annotated[TrackMode, typer.Option("--tracks", help="auto, precropped (one speaker per file) or raw (detect people).")] = "auto",
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Embed on a Ray cluster (pip install 'gestsearch[ray]'): auto (RAY_ADDRESS or a `ray start` cluster, else a new one on this machine) or the cluster's address.")] = None,
     json: JsonOpt = False,
     *,
     settings: Settings,
@@ -26,11 +27,20 @@ def index(
     from cli.progress import ProgressBars
     from indexer import index_folder
 
-    embedder = embedder_for(settings)
-    with ProgressBars(enabled=not json) as progress:
-        summary = index_folder(folder, embedder, settings.db, prune, tracks, chunk_frames=settings.chunk_frames,
-                               asr_model=settings.asr_model, progress=progress)
-    model_note(embedder)
+    if ray is not None:
+        from indexer.distributed import index_on_ray
+        from indexer.pipeline import EmbedOptions
+
+        options = EmbedOptions(tracks, chunk_frames=settings.chunk_frames, asr_model=settings.asr_model)
+        with ProgressBars(enabled=not json) as progress:
+            summary = index_on_ray(folder, settings, settings.db, ray, prune, options, progress)
+        note(f"model: {summary.model} (fingerprint {summary.fingerprint})")
+    else:
+        embedder = embedder_for(settings)
+        with ProgressBars(enabled=not json) as progress:
+            summary = index_folder(folder, embedder, settings.db, prune, tracks, chunk_frames=settings.chunk_frames,
+                                   asr_model=settings.asr_model, progress=progress)
+        model_note(embedder)
     if json:
         print_json(summary.to_dict())
     else:

@@ -26,9 +26,9 @@ _MODEL_OPTIONS: dict[str, Any] = {
     "jegal": JegalOpt,
     "text_model": TextModelOpt,
     "device": Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N (default: auto).")],
-    "batch_size": Annotated[Optional[int], typer.Option("--batch-size", min=1, help="GestSync windows per transformer call (default: 256).")],
+    "batch_size": Annotated[Optional[int], typer.Option("--batch-size", min=1, help="GestSync windows per transformer call (default: 256 on the CPU, 1024 on CUDA).")],
     "backend": Annotated[Optional[str], typer.Option("--backend", help="What runs GestSync: auto (OpenVINO on the CPU when installed, else torch), torch, openvino (default: auto).")],
-    "precision": Annotated[Optional[str], typer.Option("--precision", help="GestSync arithmetic: fp32, or bf16 (OpenVINO, CPUs with native bfloat16 only) (default: fp32).")],
+    "precision": Annotated[Optional[str], typer.Option("--precision", help="GestSync arithmetic: fp32, or bf16 (CPUs with native bfloat16, CUDA GPUs from compute capability 8.0) (default: fp32).")],
 }
 _DB_OPTION = Annotated[Optional[Path], typer.Option("--db", help="Index directory (default: ./gestsearch.lance, or GESTSEARCH_DB).")]
 _CONFIG_OPTION = Annotated[Optional[Path], typer.Option("--config", help="TOML config file (default: $XDG_CONFIG_HOME/gestsearch/config.toml).")]

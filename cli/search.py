@@ -10,7 +10,7 @@ import typer
 from cli.options import JsonOpt, settings_options
 from cli.output import console, embedder_for, model_note, note, print_json, shown
 from gestsearch.config import Settings
-from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K
+from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K, SPEAKING_THRESHOLD
 from gestsearch.results import SearchResult
 
 
@@ -28,7 +28,7 @@ def search(
     candidates: Annotated[int, typer.Option("--candidates", min=1, help="Stage-1 candidates re-ranked exactly.")] = DEFAULT_CANDIDATES,
     coupling_weight: Annotated[Optional[float], typer.Option("--coupling-weight", min=0.0, max=1.0, help="Weight of the word-coupling score in the final score (default: the library's).")] = None,
     export: Annotated[Optional[Path], typer.Option("--export", help="Write each hit's mp4 cut, a heatmap PNG and results.json into this folder.")] = None,
-    formats: Annotated[Optional[list[str]], typer.Option("--format", help="Export formats (repeatable): json, csv, vtt, eaf, mp4, heatmap.")] = None,
+    formats: Annotated[Optional[list[str]], typer.Option("--format", help="Export formats (repeatable): json, csv, vtt, eaf, mp4, heatmap, pose (motion: landmarks, TED joints, preview).")] = None,
     in_path: Annotated[Optional[str], typer.Option("--path", help="Only videos under this folder, or matching this glob ('*.mp4': file names; 'talks/*/x*': paths).", rich_help_panel="Filters")] = None,
     in_video: Annotated[Optional[str], typer.Option("--video", help="Only this video (its path).", rich_help_panel="Filters")] = None,
     only_track: Annotated[Optional[int], typer.Option("--only-track", min=0, help="Only this speaker track number.", rich_help_panel="Filters")] = None,
@@ -36,6 +36,7 @@ def search(
     max_duration: Annotated[Optional[float], typer.Option("--max-duration", min=0.0, help="Only clips at most this long, seconds.", rich_help_panel="Filters")] = None,
     indexed_after: Annotated[Optional[str], typer.Option("--indexed-after", help="Only videos indexed at or after this ISO date/time (UTC unless given).", rich_help_panel="Filters")] = None,
     indexed_before: Annotated[Optional[str], typer.Option("--indexed-before", help="Only videos indexed before this ISO date/time.", rich_help_panel="Filters")] = None,
+    speakers_only: Annotated[bool, typer.Option("--speakers-only", help=f"Drop clips of people in view who are not speaking (speaking score below {SPEAKING_THRESHOLD}).", rich_help_panel="Filters")] = False,
     server: Annotated[Optional[str], typer.Option("--server", help="Ask a running `gestsearch serve` at this URL instead of loading the models here (default: GESTSEARCH_SERVER).")] = None,
     json: JsonOpt = False,
     *,
@@ -55,7 +56,8 @@ def search(
         raise typer.BadParameter("--transcript goes with --audio")
     if formats and export is None:
         raise typer.BadParameter("--format needs --export DIR")
-    where = ClipFilter(in_path, in_video, only_track, min_duration, max_duration, indexed_after, indexed_before)
+    where = ClipFilter(in_path, in_video, only_track, min_duration, max_duration, indexed_after, indexed_before,
+                       SPEAKING_THRESHOLD if speakers_only else None)
     if export is not None:  # a bad target fails before any model is loaded
         from gestsearch.export import DEFAULT_EXPORTS, check_formats, export_dir, export_results
 
@@ -71,12 +73,13 @@ def search(
     else:
         from gestsearch import runtime
         from gestsearch.search.engine import Searcher
-        from gestsearch.store import GestureStore
+        from gestsearch.store import AnnConfig, GestureStore
 
         if like_video is None:  # only small models to run, as in `gestsearch serve` (gestsearch/runtime.py)
             runtime.set_threads(runtime.SMALL_MODEL_THREADS)
         embedder = embedder_for(settings, gestsync_now=like_video is not None)
-        with GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True) as store:
+        ann = AnnConfig(device=settings.torch_device())  # a GPU searches there
+        with GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True, ann=ann) as store:
             searcher = Searcher(store, embedder, candidates, coupling_weight)
             if audio is not None:
                 q = searcher.audio_query(audio, transcript, settings.asr_model)
@@ -111,7 +114,8 @@ def _ask_server(server, token, query, audio, transcript, like, like_video, start
     client = Client(server, token)
     filters = {k: v for k, v in (("path", where.path), ("video", where.video), ("track", where.track),
                                  ("min_duration", where.min_duration_s), ("max_duration", where.max_duration_s),
-                                 ("indexed_after", where.indexed_after), ("indexed_before", where.indexed_before))
+                                 ("indexed_after", where.indexed_after), ("indexed_before", where.indexed_before),
+                                 ("speakers_only", True if where.min_speaking is not None else None))
                if v is not None}
     if audio is not None:
         result = client.search_audio(audio, transcript, k, **filters)
@@ -131,13 +135,15 @@ def print_hits(result: SearchResult) -> None:
     from rich.table import Table
 
     table = Table(title=f"{result.mode} query: {shown(result.query)}", title_justify="left")
-    for column in ("#", "score", "video", "track", "clip id", "clip", "gesture", "word peaks"):
+    speaking = any(hit.speaking is not None for hit in result.hits)  # a column only where several people are in view
+    for column in ("#", "score", "video", "track", *(("speaking",) if speaking else ()), "clip id", "clip", "gesture", "word peaks"):
         table.add_column(column, overflow="fold")
     for hit in result.hits:
         peaks = shown(", ".join(f"{p.word}@{p.time_s:.2f}s" for p in hit.peaks))
         start, end = (hit.merged_start_s, hit.merged_end_s) if hit.merged_start_s is not None else (hit.clip_start_s, hit.clip_end_s)
         table.add_row(
-            str(hit.rank), f"{hit.score:.3f}", shown(Path(hit.video_path).name), str(hit.track), hit.clip_id,
+            str(hit.rank), f"{hit.score:.3f}", shown(Path(hit.video_path).name), str(hit.track),
+            *(("-" if hit.speaking is None else f"{hit.speaking:.2f}",) if speaking else ()), hit.clip_id,
             f"{start:.2f}-{end:.2f}s", f"{hit.span_start_s:.2f}-{hit.span_end_s:.2f}s", peaks,
         )
     console.print(table if result.hits else "no hits")

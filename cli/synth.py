@@ -16,6 +16,10 @@ def synth(
     out: Annotated[Path, typer.Argument(help="Output folder: NAME.mp4 + NAME.txt per clip and manifest.csv.")],
     clips: Annotated[int, typer.Option("--clips", min=1, help="Number of clips.")] = 100,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Same seed, same corpus; other seeds, other clips.")] = 0,
+    people: Annotated[int, typer.Option(
+        "--people", min=1, max=2,
+        help="People in view: 2 renders one speaker and one listener side by side (who speaks when is in manifest.csv).",
+    )] = 1,
     json: JsonOpt = False,
 ) -> None:
     """Render a synthetic gesture corpus: a body gesturing a lexicon of words to espeak-ng speech."""
@@ -23,7 +27,7 @@ def synth(
     from gestsearch.synth import generate_corpus
 
     with ProgressBars(enabled=not json) as progress:
-        summary = generate_corpus(out, clips, seed, progress)
+        summary = generate_corpus(out, clips, seed, progress, people=people)
     if json:
         print_json(asdict(summary))
     else:

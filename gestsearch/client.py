@@ -22,7 +22,7 @@ from pathlib import Path
 from gestsearch.errors import QueryError
 from gestsearch.results import SearchResult
 
-FILTERS = ("path", "video", "track", "min_duration", "max_duration", "indexed_after", "indexed_before")
+FILTERS = ("path", "video", "track", "min_duration", "max_duration", "indexed_after", "indexed_before", "speakers_only")
 
 
 class Client:
@@ -34,7 +34,8 @@ class Client:
         self.timeout = timeout
 
     def search(self, text: str, k: int = 10, candidates: int | None = None, **filters: object) -> SearchResult:
-        """Text search; ``filters``: path, video, track, min_duration, max_duration, indexed_after, indexed_before."""
+        """Text search; ``filters``: path, video, track, min_duration, max_duration, indexed_after, indexed_before,
+        speakers_only."""
         return SearchResult.from_dict(self._get("/api/search", q=text, k=k, candidates=candidates, **_filters(filters)))
 
     def search_audio(self, audio: str | Path, transcript: str | None = None, k: int = 10, **filters: object) -> SearchResult:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import tomllib
 
+from gestsearch.constants import CUDA_WINDOW_BATCH, WINDOW_BATCH
 from gestsearch.errors import ConfigError
 from gestsearch.types import INFERENCE_BACKENDS, PRECISIONS, InferenceBackend, Precision, check_choice
 
@@ -28,9 +29,9 @@ class Settings:
     text_model: str = DEFAULT_TEXT_MODEL  # Hugging Face id or local directory (model + tokenizer)
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", "cuda:1"...
     db: Path = Path("gestsearch.lance")
-    batch_size: int = 256  # GestSync windows per transformer call (the trunk runs once per chunk)
+    batch_size: int | None = None  # GestSync windows per transformer call (None: per device, see window_batch)
     backend: InferenceBackend = "auto"  # who runs GestSync: auto (OpenVINO on the CPU when installed, else torch), torch, openvino
-    precision: Precision = "fp32"  # bf16: opt-in, OpenVINO on CPUs with native bfloat16 (gestsearch.models.backend)
+    precision: Precision = "fp32"  # bf16: opt-in where bfloat16 is native (CPU, CUDA from Ampere; gestsearch.models.backend)
     chunk_frames: int = 64  # frames decoded and embedded at a time (bounds memory)
     asr_model: str | None = None  # local Whisper directory for transcript-less audio (optional)
     server: str | None = None  # URL of a running `gestsearch serve`: `gestsearch search` asks it, loading no models
@@ -78,6 +79,13 @@ class Settings:
                 raise ConfigError(f"invalid value for {f.name}: {values[f.name]!r} ({e})") from e
             converted[f.name] = v
         return replace(self, **converted)
+
+    def window_batch(self, device: str) -> int:
+        """GestSync windows per transformer call on ``device``: ``batch_size`` when set, else
+        ``WINDOW_BATCH`` on the CPU and the larger ``CUDA_WINDOW_BATCH`` on a GPU."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return CUDA_WINDOW_BATCH if device.startswith("cuda") else WINDOW_BATCH
 
     def torch_device(self) -> str:
         """The torch device to run on: ``auto`` is CUDA when a GPU is usable, else the CPU; asking

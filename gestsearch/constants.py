@@ -16,10 +16,21 @@ MEL_PER_FRAME = 4  # 10 ms log-mel hops per video frame
 FRAME_WIDTH, FRAME_HEIGHT = 480, 270  # every model frame, after crop, mask and resize
 DIM = 512  # length of every gesture / content vector
 
+# -- inference batches ---------------------------------------------------------------------
+WINDOW_BATCH = 256  # GestSync windows per transformer call on the CPU (the released code: 48 whole-network windows)
+CUDA_WINDOW_BATCH = 1024  # ... on a GPU: fewer, larger calls keep kernel launches a small share of the time
+
 # -- word spotting (AVS-Spot protocol of the released evaluation code) ----------------------
 SPOTTING_TEMPERATURE = 0.07  # softmax over a clip's words of cosine / 0.07
 SPOT_THRESHOLD = 0.5  # a peak counts when its score reaches this
 SPOT_FRAME_MARGIN = 9  # ... and lies within the word's frames ± this margin
+
+# -- active speaker detection (AVS-Asd protocol of the released evaluation code) ------------
+ASD_PEOPLE = (2, 4, 6)  # candidates per query: its own track, then the first P - 1 negatives
+
+# -- speaking scores of clips in videos with several people (gestsearch/ingest/speaking.py) -----
+SPEAKING_TEMPERATURE = 0.05  # softmax over the tracks in view of cos(speech content, pooled gesture) / this
+SPEAKING_THRESHOLD = 0.5  # search --speakers-only keeps clips scoring at least this
 
 # -- search defaults ----------------------------------------------------------------------
 DEFAULT_K = 10  # hits returned

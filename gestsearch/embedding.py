@@ -17,11 +17,11 @@ import torch
 
 from gestsearch import runtime
 from gestsearch.config import Settings
-from gestsearch.constants import SAMPLES_PER_FRAME
+from gestsearch.constants import SAMPLES_PER_FRAME, WINDOW_BATCH
 from gestsearch.errors import ConfigError, ModelInputError
 from gestsearch.features import log_mel
 from gestsearch.models import JEGAL, GestSync, load_gestsync, load_jegal
-from gestsearch.models.backend import openvino_kernels, resolve_backend
+from gestsearch.models.backend import autocast, configure_cuda, each_under, openvino_kernels, resolve_backend
 from gestsearch.models.checkpoint import file_sha256, read_checkpoint
 from gestsearch.models.gestsync import Kernels
 from gestsearch.types import CONTENT_MODALITIES, ContentModalities, Precision, check_choice
@@ -47,14 +47,15 @@ class Embedder:
         gestsync: GestSync | Callable[[], GestSync],
         jegal: JEGAL,
         info: ModelInfo,
-        batch_size: int = 256,
+        batch_size: int = WINDOW_BATCH,
         backend: Literal["torch", "openvino"] = "torch",
         precision: Precision = "fp32",
         threads: int = 1,
     ):
         """``gestsync``: the network, or a function that loads it on first use (a text query never does).
         ``backend``, ``precision``, ``threads``: what runs GestSync (see ``gestsearch.models.backend``);
-        the fingerprint does not depend on them, the weights are the same."""
+        with the torch backend, ``precision`` also applies to JEGAL's gesture head. The fingerprint
+        does not depend on them, the weights are the same."""
         self._gestsync = gestsync
         self.jegal = jegal
         self.info = info
@@ -83,6 +84,8 @@ class Embedder:
         gs_path, jg_path, text_model, name = resolve_checkpoints(settings)
         device = settings.torch_device()
         backend = resolve_backend(settings.backend, settings.precision, device)
+        if device.startswith("cuda"):
+            configure_cuda()
         gestsync = functools.partial(load_gestsync, gs_path, device)
         if gestsync_now:
             gestsync = gestsync()
@@ -90,7 +93,8 @@ class Embedder:
             read_checkpoint(gs_path)  # a missing or unreadable file still fails first, as its own error
         jegal = load_jegal(jg_path, text_backbone=text_model, device=device)
         info = ModelInfo(name=name, fingerprint=fingerprint(gs_path, jg_path, text_model))
-        return cls(gestsync, jegal, info, settings.batch_size, backend, settings.precision, runtime.limit_threads())
+        batch_size = settings.window_batch(device)
+        return cls(gestsync, jegal, info, batch_size, backend, settings.precision, runtime.limit_threads())
 
     # -- gestures --------------------------------------------------------------------------
     def gesture_stream(self, frame_chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -98,7 +102,11 @@ class Embedder:
         L2-normalised gesture embeddings, in frame order; memory stays bounded."""
         tensors = (torch.as_tensor(c) for c in frame_chunks)
         features = self.gestsync.stream_features(tensors, self.batch_size, self.kernels)
-        for out in self.jegal.stream_gestures(features):
+        gestures = self.jegal.stream_gestures(features)
+        if self.backend == "torch" and self.precision != "fp32":
+            device = str(self.jegal.device)
+            gestures = each_under(lambda: autocast(device, self.precision), gestures)
+        for out in gestures:
             yield normalise(out)
 
     def gestures(self, frame_chunks: Iterable[np.ndarray]) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Which clips a search may return: filters on the video path, the video, the speaker track, the
-clip's duration and when its video was indexed.
+clip's duration, when its video was indexed and whether the clip's person is the one speaking.
 
 Filters are resolved to the set of matching clip ids before ranking (``GestureStore.matching_clip_ids``),
 and the nearest-neighbour search runs over that set only, so k hits come back whenever k clips match.
@@ -26,6 +26,9 @@ class ClipFilter:
     name (``*.mp4``, ``interview_*``); one with ``/`` matches the whole path, and a relative one
     the end of it (``2019/*/*.mp4``); ``*`` crosses folders. ``video``: one video's path.
     ``indexed_after`` / ``indexed_before``: ISO 8601 dates or times (UTC unless a zone is given).
+    ``min_speaking``: drop the clips whose speaking score is below it (``search --speakers-only``,
+    :data:`~gestsearch.constants.SPEAKING_THRESHOLD`); clips without a score (one person in view, no
+    speech, or an index made before the scores) are kept.
     """
 
     path: str | None = None
@@ -35,6 +38,7 @@ class ClipFilter:
     max_duration_s: float | None = None
     indexed_after: str | None = None
     indexed_before: str | None = None
+    min_speaking: float | None = None
 
     def __post_init__(self) -> None:
         if self.track is not None and (isinstance(self.track, bool) or not isinstance(self.track, int) or self.track < 0):
@@ -43,6 +47,10 @@ class ClipFilter:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise QueryError(f"the {name.replace('_', ' ')[:-2]} filter must be a number of seconds ≥ 0, got {value!r}")
+        if self.min_speaking is not None and not (
+            isinstance(self.min_speaking, (int, float)) and not isinstance(self.min_speaking, bool) and 0 <= self.min_speaking <= 1
+        ):
+            raise QueryError(f"the speaking score threshold must be a number in [0, 1], got {self.min_speaking!r}")
         if None not in (self.min_duration_s, self.max_duration_s) and self.min_duration_s > self.max_duration_s:
             raise QueryError(f"the minimum duration {self.min_duration_s} s is above the maximum {self.max_duration_s} s")
         for name in ("path", "video"):
@@ -65,8 +73,9 @@ class ClipFilter:
     def to_dict(self) -> dict[str, object]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
-    def clip_where(self) -> str | None:
-        """The SQL condition on the clips table for the clip fields (track, duration)."""
+    def clip_where(self, has_speaking: bool = True) -> str | None:
+        """The SQL condition on the clips table for the clip fields (track, duration, speaking score);
+        ``has_speaking`` False: the table has no speaking column (every clip counts as unscored)."""
         parts = []
         if self.track is not None:
             parts.append(f"track = {int(self.track)}")
@@ -74,6 +83,8 @@ class ClipFilter:
             parts.append(f"end_s - start_s >= {float(self.min_duration_s)!r}")
         if self.max_duration_s is not None:
             parts.append(f"end_s - start_s <= {float(self.max_duration_s)!r}")
+        if self.min_speaking is not None and has_speaking:
+            parts.append(f"(speaking IS NULL OR speaking >= {float(self.min_speaking)!r})")
         return " AND ".join(parts) or None
 
     def matches_video(self, path: str, indexed_at: str) -> bool:

@@ -35,6 +35,11 @@ Top level:
     speaker track showed the same moment (overlapping windows), they are not listed as hits of
     their own; this is the span of the hit's clip together with them. Null otherwise.
   - ``merged_clip_ids`` (list of str): the clips merged into this hit.
+  - ``speaking`` (float or null): how well the track's gestures match the clip's speech against
+    the other people in view at the time, in [0, 1] (above 0.5 with two people: this track's
+    person is the one speaking; see gestsearch/ingest/speaking.py). Null with nobody to compare
+    with (one person in view, no speech) and for indexes made before the score; absent from
+    documents written before it (read as null).
 
 - ``notes`` (list of str): what the user should know about the query or the result, e.g. query
   words the text model cannot spell (left out of the score).
@@ -95,6 +100,7 @@ class Hit:
     merged_start_s: float | None = None  # with clips of the same moment (see the module docstring)
     merged_end_s: float | None = None
     merged_clip_ids: list[str] = field(default_factory=list)
+    speaking: float | None = None  # speaking score of the clip (see the module docstring)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -114,6 +120,7 @@ class Hit:
             "merged_start_s": None if self.merged_start_s is None else _time(self.merged_start_s),
             "merged_end_s": None if self.merged_end_s is None else _time(self.merged_end_s),
             "merged_clip_ids": list(self.merged_clip_ids),
+            "speaking": None if self.speaking is None else _score(self.speaking),
         }
 
     @classmethod
@@ -128,7 +135,7 @@ class Hit:
             score=float(d["score"]), pooled_score=float(d["pooled_score"]), coupling_score=optional("coupling_score"),
             peaks=[WordPeak.from_dict(p) for p in d.get("peaks", [])], text=str(d.get("text", "")),
             merged_start_s=optional("merged_start_s"), merged_end_s=optional("merged_end_s"),
-            merged_clip_ids=[str(c) for c in d.get("merged_clip_ids", [])],
+            merged_clip_ids=[str(c) for c in d.get("merged_clip_ids", [])], speaking=optional("speaking"),
         )
 
 

@@ -15,10 +15,10 @@ Column = Literal["gesture", "content"]  # the pooled vector columns of the index
 Backend = Literal["faiss", "lance"]  # who answers pooled vector searches
 QueryMode = Literal["text", "audio", "gesture"]
 Preset = Literal["tiny", "paper"]  # training presets
-ManifestKind = Literal["ret", "spot", "auto"]
+ManifestKind = Literal["ret", "spot", "asd", "auto"]
 VideoStatus = Literal["indexed", "failed"]
 InferenceBackend = Literal["auto", "torch", "openvino"]  # who runs GestSync; auto: OpenVINO on the CPU when installed
-Precision = Literal["fp32", "bf16"]  # GestSync's arithmetic; bf16: OpenVINO on CPUs with native bfloat16 only
+Precision = Literal["fp32", "bf16"]  # GestSync's arithmetic; bf16: only where native (gestsearch.models.backend)
 FrameEncoding = Literal["int8", "float16"]  # how the index stores per-frame vectors
 
 CONTENT_MODALITIES: tuple[str, ...] = get_args(ContentModalities)

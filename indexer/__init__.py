@@ -2,6 +2,7 @@
 
 Built on the ``gestsearch`` library (which never imports it)."""
 
-from indexer.pipeline import IndexSummary, find_videos, index_folder
+from indexer.pipeline import IndexSummary, index_folder
+from indexer.sources import find_videos
 
 __all__ = ["IndexSummary", "find_videos", "index_folder"]

@@ -3,23 +3,27 @@
 Incremental (a file is embedded again only when its content hash changed) and crash-safe
 (each video is committed atomically by the store; a killed run is completed by re-running).
 The per-video work is the library's (:func:`gestsearch.ingest.embed_video`); this module walks
-the folder, decides what to embed, commits and reports progress.
+the folder, decides what to embed, commits and reports progress. :class:`IndexRun` is that
+bookkeeping alone: the Ray path (indexer/distributed.py) embeds elsewhere and commits through it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gestsearch.constants import VIDEO_EXTENSIONS
-from gestsearch.embedding import Embedder
-from gestsearch.errors import GestsearchError
-from gestsearch.ingest import ClipPolicy, embed_video, video_record
+from gestsearch.embedding import Embedder, ModelInfo
+from gestsearch.errors import ConfigError, GestsearchError
+from gestsearch.ingest import ClipPolicy, VideoClips, embed_video, video_record
 from gestsearch.media import probe
 from gestsearch.media.masking import PREFETCH_CHUNKS
 from gestsearch.progress import Progress, ProgressEvent, Update, silent
-from gestsearch.store import GestureStore, content_hash
+from gestsearch.store import GestureStore, VideoRecord, content_hash, video_id_for
 from gestsearch.types import TrackMode
+from indexer.sources import RemoteStat, fetched, find_sources, is_remote, remote_stat
 
 FILES_TASK, FRAMES_TASK = "files", "frames"
 
@@ -41,17 +45,133 @@ class IndexSummary:
         return asdict(self)
 
 
-def find_videos(folder: Path) -> list[Path]:
-    """Video files under ``folder`` (recursively), sorted; hidden directories are skipped."""
-    if folder.is_file():
-        if folder.suffix.lower() not in VIDEO_EXTENSIONS:
-            raise GestsearchError(f"{folder}: not a video (give a folder, or a file ending in {', '.join(VIDEO_EXTENSIONS)})")
-        return [folder]
-    return sorted(
-        p for p in folder.rglob("*")
-        if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+@dataclass(frozen=True)
+class EmbedOptions:
+    """How each video is embedded (the arguments of :func:`gestsearch.ingest.embed_video`)."""
+
+    track_mode: TrackMode = "auto"
+    policy: ClipPolicy = ClipPolicy()
+    chunk_frames: int = 64
+    asr_model: str | None = None
+    prefetch: int = PREFETCH_CHUNKS
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A video to embed: new, changed, or failed last time. ``key`` names it in the index (an
+    absolute path, or a URI); ``digest`` is a local file's content hash, ``remote`` the size and
+    time of an object elsewhere (its hash is taken once it is fetched)."""
+
+    key: str
+    digest: str = ""
+    remote: RemoteStat | None = None
+
+
+class IndexRun:
+    """One pass over the videos of a folder or list, holding the index's writer lock: what is to
+    be embedded, and the commits. The sequential and the Ray paths both index through it, so the
+    change detection and the one commit protocol (the store's) are the same for both."""
+
+    def __init__(self, store: GestureStore, target: Path, keys: list[str], summary: IndexSummary):
+        self.store, self.target, self.keys, self.summary = store, target, keys, summary
+        self.todo = self._plan()
+
+    def _plan(self) -> list[Pending]:
+        """New or changed videos (content hash; size and time for objects elsewhere, which cannot
+        be hashed without reading them all), and those that failed before. Unchanged ones go to
+        ``skipped``, unreadable ones to ``failed`` (not recorded: there is nothing to record)."""
+        todo: list[Pending] = []
+        for key in self.keys:
+            known = self.store.video_by_path(key)
+            try:
+                if is_remote(key):
+                    stat = remote_stat(key)
+                    pending = Pending(key, remote=stat)
+                    same = known is not None and (known.size_bytes, known.mtime) == (stat.size, stat.mtime)
+                else:
+                    pending = Pending(key, content_hash(key))
+                    same = known is not None and known.content_hash == pending.digest
+            except GestsearchError as e:
+                self.summary.failed.append({"path": key, "reason": _reason(e)})
+                continue
+            if same and known.status == "indexed":
+                self.summary.skipped.append(key)
+            else:
+                todo.append(pending)
+        return todo
+
+    def commit(self, record: VideoRecord, clips: VideoClips | None) -> None:
+        """Store one embedded video (``clips`` None: it failed, ``record`` says why)."""
+        if clips is None:
+            self.store.record_failure(record)
+            self.summary.failed.append({"path": record.path, "reason": record.reason})
+            return
+        self.store.add_video(record, clips.clips)
+        self.summary.indexed.append(record.path)
+        self.summary.clips += len(clips.clips)
+        self.summary.frames += clips.frames
+        self.summary.notes.extend(clips.notes)
+
+    def finish(self, prune: bool) -> None:
+        """The end of a run that did not fail: with ``prune``, remove the videos of the folder
+        that are gone from it; then optimize."""
+        if prune:
+            present = set(self.keys)
+            gone = [v.path for v in self.store.videos() if _under(v.path, self.target) and v.path not in present]
+            self.store.remove_videos(gone)
+            self.summary.removed = gone
+        self.store.optimize()  # compacts the per-video fragments and refreshes the FAISS sidecar
+
+
+@contextmanager
+def index_run(target: Path, db: Path, model: ModelInfo, prune: bool = False) -> Iterator[IndexRun]:
+    """Open (or create) the index at ``db`` for the videos ``target`` names (a folder, a video,
+    or a list: :func:`indexer.sources.find_sources`) and plan the run; when the block ends
+    without an error, prune (with ``prune``) and optimize."""
+    target = target.resolve()
+    keys = find_sources(target)
+    if prune and not target.is_dir() and target.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise ConfigError(f"--prune needs a folder: {target} is a list, and names no folder to compare the index with")
+    summary = IndexSummary(str(db), model.name, model.fingerprint)
+    with GestureStore.open(db, fingerprint=model.fingerprint, create=True) as store:
+        run = IndexRun(store, target, keys, summary)
+        yield run
+        run.finish(prune)
+
+
+def embed_pending(
+    item: Pending, embedder: Embedder, options: EmbedOptions, progress: Progress | None = None
+) -> tuple[VideoRecord, VideoClips | None]:
+    """Embed one video (an object elsewhere is fetched first): its record and its clips, or its
+    record with status "failed" (and the reason) and None."""
+    fingerprint = embedder.info.fingerprint
+    if item.remote is None:
+        return _embed(Path(item.key), video_record(Path(item.key), item.digest, fingerprint), embedder, options, progress)
+    try:
+        with fetched(item.key) as local:
+            record = video_record(local, content_hash(local), fingerprint, key=item.key)
+            record.size_bytes, record.mtime = item.remote.size, item.remote.mtime  # the object's, to compare next time
+            return _embed(local, record, embedder, options, progress)
+    except GestsearchError as e:  # the object could not be fetched
+        record = VideoRecord(
+            video_id=video_id_for(item.key), path=item.key, content_hash="", size_bytes=item.remote.size,
+            mtime=item.remote.mtime, duration_s=0.0, fps=0.0, n_tracks=0, status="failed", reason=_reason(e),
+            fingerprint=fingerprint,
+        )
+        return record, None
+
+
+def _embed(
+    path: Path, record: VideoRecord, embedder: Embedder, options: EmbedOptions, progress: Progress | None
+) -> tuple[VideoRecord, VideoClips | None]:
+    try:
+        result = embed_video(path, record, embedder, options.track_mode, options.policy, options.chunk_frames,
+                             options.asr_model, progress, options.prefetch)
+    except GestsearchError as e:
+        record.status, record.reason = "failed", _reason(e)
+        return record, None
+    record.n_tracks = result.n_tracks
+    return record, result
 
 
 def index_folder(
@@ -68,78 +188,54 @@ def index_folder(
 ) -> IndexSummary:
     """Index every video under ``folder`` into the index at ``db`` (created when missing).
 
-    ``prefetch``: chunks of frames decoded and masked ahead of the models, in a background
-    thread (0: in this thread; see :func:`gestsearch.media.iter_track_frames`).
+    ``folder`` may also be one video, or a text file listing videos (paths and URIs, see
+    :mod:`indexer.sources`). ``prefetch``: chunks of frames decoded and masked ahead of the
+    models, in a background thread (0: in this thread; see :func:`gestsearch.media.iter_track_frames`).
 
     ``progress`` sees two tasks: :data:`FILES_TASK` (files done, the current name as info) and
     :data:`FRAMES_TASK` (frames embedded, of the frames the files to embed hold).
     """
     progress = progress or silent
-    folder = folder.resolve()
-    if not folder.exists():
-        raise GestsearchError(f"{folder}: no such file or directory")
-    summary = IndexSummary(str(db), embedder.info.name, embedder.info.fingerprint)
-    with GestureStore.open(db, fingerprint=embedder.info.fingerprint, create=True) as store:
-        videos = find_videos(folder)
-        todo: list[tuple[Path, str]] = []
-        for path in videos:
-            known = store.video_by_path(path)
-            try:
-                digest = content_hash(path)
-            except GestsearchError as e:
-                summary.failed.append({"path": str(path), "reason": _reason(e)})
-                continue
-            if known is not None and known.content_hash == digest and known.status == "indexed":
-                summary.skipped.append(str(path))
-            else:
-                todo.append((path, digest))
+    options = EmbedOptions(track_mode, policy, chunk_frames, asr_model, prefetch)
+    with index_run(folder, db, embedder.info, prune) as run:
+        todo = run.todo
         # frames to embed: the files' own counts until a file's speaker tracks are known
-        estimates = {p: _frame_estimate(p) for p, _ in todo}
+        estimates = {item.key: frame_estimate(item) for item in todo}
         progress(Update(FILES_TASK, 0, len(todo)))
         progress(Update(FRAMES_TASK, 0, sum(estimates.values()) or None))
         frames_done = 0
-        for done, (path, digest) in enumerate(todo):
-            progress(Update(FILES_TASK, done, len(todo), info=path.name))
-            record = video_record(path, digest, embedder.info.fingerprint)
+        for done, item in enumerate(todo):
+            name = display_name(item.key)
+            progress(Update(FILES_TASK, done, len(todo), info=name))
 
-            def frames(event: ProgressEvent, base: int = frames_done, path: Path = path) -> None:
-                estimates[path] = event.total or estimates[path]
+            def frames(event: ProgressEvent, base: int = frames_done, key: str = item.key) -> None:
+                estimates[key] = event.total or estimates[key]
                 progress(Update(FRAMES_TASK, base + event.done, sum(estimates.values())))
 
-            try:
-                result = embed_video(path, record, embedder, track_mode, policy, chunk_frames, asr_model, frames, prefetch)
-            except GestsearchError as e:
-                record.status, record.reason = "failed", _reason(e)
-                store.record_failure(record)
-                summary.failed.append({"path": str(path), "reason": record.reason})
-            else:
-                record.n_tracks = result.n_tracks
-                store.add_video(record, result.clips)
-                summary.indexed.append(str(path))
-                summary.clips += len(result.clips)
-                summary.frames += result.frames
-                summary.notes.extend(result.notes)
-            frames_done += estimates[path]  # the file's tracks, or its estimate when it failed
+            run.commit(*embed_pending(item, embedder, options, frames))
+            frames_done += estimates[item.key]  # the file's tracks, or its estimate when it failed
             progress(Update(FRAMES_TASK, frames_done, sum(estimates.values())))
-            progress(Update(FILES_TASK, done + 1, len(todo), info=path.name))
-        if prune:
-            present = {str(p) for p in videos}
-            gone = [v.path for v in store.videos() if _under(v.path, folder) and v.path not in present]
-            store.remove_videos(gone)
-            summary.removed = gone
-        store.optimize()  # compacts the per-video fragments and refreshes the FAISS sidecar
-    return summary
+            progress(Update(FILES_TASK, done + 1, len(todo), info=name))
+    return run.summary
 
 
-def _frame_estimate(path: Path) -> int:
+def frame_estimate(item: Pending) -> int:
+    """Frames of a video to embed, before its tracks are known (0 for an object elsewhere, not fetched yet)."""
+    if item.remote is not None:
+        return 0
     try:
-        return probe(path).n_frames
+        return probe(Path(item.key)).n_frames
     except GestsearchError:
         return 0
 
 
+def display_name(key: str) -> str:
+    """The file name of a path or URI, for progress lines."""
+    return key.rstrip("/").rsplit("/", 1)[-1]
+
+
 def _under(path: str, folder: Path) -> bool:
-    return Path(path).is_relative_to(folder)
+    return not is_remote(path) and Path(path).is_relative_to(folder)
 
 
 def _reason(error: GestsearchError) -> str:

@@ -17,6 +17,6 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e '.[dev]'
+"$VENV/bin/python" -m pip install -q -e '.[dev,ray]'
 # mediapipe 0.10.14 bundles its models (newer releases download them); its declared deps are not needed.
 "$VENV/bin/python" -m pip install -q --no-deps mediapipe==0.10.14

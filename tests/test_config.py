@@ -13,10 +13,11 @@ def test_precedence(tmp_path, monkeypatch):
     config.write_text('jegal = "/models/jegal.pth"\nbatch_size = 8\ndevice = "cpu"\n')
     monkeypatch.setenv("GESTSEARCH_BATCH_SIZE", "16")
     s = Settings.load(config, device="cuda")
-    assert s.jegal == Path("/models/jegal.pth") and s.batch_size == 16 and s.device == "cuda"
+    assert s.jegal == Path("/models/jegal.pth") and s.window_batch("cuda") == 16 and s.device == "cuda"
     monkeypatch.delenv("GESTSEARCH_BATCH_SIZE")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "nothing here"))
-    assert Settings.load().batch_size == 256  # no config file at the default place: defaults
+    defaults = Settings.load()  # no config file at the default place: defaults, larger on a GPU
+    assert (defaults.window_batch("cpu"), defaults.window_batch("cuda:1")) == (256, 1024)
 
 
 @pytest.mark.parametrize("how", ["option", "environment"])

@@ -96,3 +96,21 @@ def test_filtered_search_returns_k_hits_from_the_matching_clips_only(tmp_path, k
 def test_bad_filters_are_query_errors(kwargs, message):
     with pytest.raises(QueryError, match=message):
         ClipFilter(**kwargs)
+
+
+def test_speakers_only_keeps_speakers_and_unscored_clips(tmp_path):
+    video, clips = synthetic_video(tmp_path / "panel.mp4", FP, n_clips=4)
+    scores = dict(zip((c.clip_id for c in clips), (0.9, 0.2, None, 0.5)))
+    with GestureStore.open(tmp_path / "db", fingerprint=FP, create=True) as store:
+        store.add_video(video, [dataclasses.replace(c, speaking=scores[c.clip_id]) for c in clips])
+        speaking = set(store.matching_clip_ids(ClipFilter(min_speaking=0.5)).tolist())
+        strict = set(store.matching_clip_ids(ClipFilter(min_speaking=0.95, path=str(tmp_path))).tolist())
+    assert speaking == {i for i, s in scores.items() if s is None or s >= 0.5}
+    assert strict == {i for i, s in scores.items() if s is None}
+    assert ClipFilter(min_speaking=0.5).active and ClipFilter(min_speaking=0.5).to_dict() == {"min_speaking": 0.5}
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, float("nan"), True, "0.5"])
+def test_a_speaking_threshold_outside_0_1_is_a_query_error(threshold):
+    with pytest.raises(QueryError, match="speaking score threshold"):
+        ClipFilter(min_speaking=threshold)

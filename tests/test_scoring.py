@@ -175,6 +175,7 @@ def test_search_result_to_dict_has_the_documented_schema() -> None:
     assert list(h) == [
         "rank", "clip_id", "video_path", "track", "clip_start_s", "clip_end_s", "span_start_s", "span_end_s",
         "score", "pooled_score", "coupling_score", "peaks", "text", "merged_start_s", "merged_end_s", "merged_clip_ids",
+        "speaking",
     ]  # fmt: skip
     assert h["peaks"][0] == {"word": "take", "frame": 3, "time_s": 12.12, "strength": 0.912346, "cosine": 0.4}
     assert json.loads(json.dumps(doc)) == doc

@@ -1,4 +1,4 @@
-"""`gestsearch eval`: AVS-Ret retrieval and AVS-Spot word spotting.
+"""`gestsearch eval`: AVS-Ret retrieval, AVS-Spot word spotting and AVS-Asd active speaker detection.
 
 Two media layouts under ROOT (:func:`gestsearch.media.manifest.locate_media`), per row:
 
@@ -17,7 +17,11 @@ Two media layouts under ROOT (:func:`gestsearch.media.manifest.locate_media`), p
   ends the ``filename``, face-masked, with the sound of the same frames.
 
 Rows whose media is missing, or whose raw video has no track with that number, are listed
-with the reason and left out; reports state the N evaluated.
+with the reason and left out; reports state the N evaluated. AVS-Asd needs more than the row's
+own clip: at P people, a row counts only when its clip and its first P - 1 ``neg_files`` are
+all in the gallery. Any other row is reported as not evaluated at that P, with the missing
+file and why (the released script drops the missing negatives instead and so scores the row
+among fewer people, which is easier); each P states its own N.
 
 Caching: gesture embeddings go into a gesture index (``--db``; a temporary one otherwise),
 one clip per manifest row, and content embeddings into ``DB/eval/*.npz`` keyed by the
@@ -36,19 +40,27 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from gestsearch.atomic import atomic_path
-from gestsearch.constants import FPS, SAMPLES_PER_FRAME, SPOT_FRAME_MARGIN, SPOT_THRESHOLD
+from gestsearch.constants import ASD_PEOPLE, FPS, SAMPLES_PER_FRAME, SPOT_FRAME_MARGIN, SPOT_THRESHOLD
 from gestsearch.embedding import Embedder, normalise
 from gestsearch.errors import EvalError, GestsearchError, TrackNotFound
-from gestsearch.eval.metrics import retrieval_metrics, retrieval_ranks, similarity_matrix, spotting_attention, spotting_correct
+from gestsearch.eval.metrics import (
+    asd_correct,
+    retrieval_metrics,
+    retrieval_ranks,
+    similarity_matrix,
+    spotting_attention,
+    spotting_correct,
+)
 from gestsearch.ingest import clip_record, video_record
 from gestsearch.media import Track, iter_track_frames, load_audio, main_track, probe, speaker_tracks
 from gestsearch.media.manifest import ClipMedia, ManifestRow, located_media, read_manifest
 from gestsearch.progress import Progress, Update, silent
-from gestsearch.scoring import DEFAULT_COUPLING_WEIGHT
+from gestsearch.scoring import DEFAULT_COUPLING_WEIGHT, coupling_scores, fuse
 from gestsearch.search.engine import DEFAULT_CANDIDATES, Query, Searcher
 from gestsearch.store import ClipRecord, GestureStore, content_hash, exact_search
 from gestsearch.types import CONTENT_MODALITIES, ContentModalities, ManifestKind, check_choice
@@ -68,6 +80,20 @@ class Gallery:
     gestures: list[np.ndarray]  # (T_i, 512) normalised frame vectors
     content: list[np.ndarray]  # (W_i, 512) normalised word vectors
     flagged: dict[str, str] = field(default_factory=dict)  # filename → what looks wrong (kept in the figures)
+
+    def pooled_gestures(self) -> np.ndarray:
+        """(N, 512) normalised time-means of the clips' frame vectors, as the official scripts pool."""
+        return np.stack([normalise(x.mean(0)) for x in self.gestures])
+
+    def pooled_content(self) -> np.ndarray:
+        """(N, 512) normalised means of the clips' word vectors."""
+        return np.stack([normalise(x.mean(0)) for x in self.content])
+
+    def report_fields(self, csv_path: Path, modalities: ContentModalities, embedder: Embedder) -> dict:
+        """The :class:`EvalReport` fields every benchmark's report shares."""
+        return dict(manifest=str(csv_path), n_manifest=len(self.rows) + len(self.missing), n_evaluated=len(self.rows),
+                    missing=self.missing, missing_reasons=self.missing_reasons, modalities=modalities,
+                    model=embedder.info.name, flagged=self.flagged)
 
 
 @dataclass
@@ -117,6 +143,44 @@ class SpottingReport(EvalReport):
     per_clip: list[dict] = field(default_factory=list)
 
 
+@dataclass
+class AsdResult:
+    """AVS-Asd with P people: the rows whose clip and first P - 1 negatives all have usable media."""
+
+    people: int  # P: the own track and P - 1 negatives
+    n_evaluated: int
+    official: float | None  # percent correct by pooled cosine (the released protocol); None without rows
+    engine: float | None  # percent correct by the engine's score: pooled cosine fused with word coupling
+    official_correct: int
+    engine_correct: int
+    official_ties: int  # rows whose own track ties the best negative exactly: counted wrong (asd_correct)
+    engine_ties: int
+    dropped: dict[str, str]  # filename → why the row is not evaluated with P people
+
+
+@dataclass
+class AsdReport(EvalReport):
+    people: list[AsdResult]  # one per P of ASD_PEOPLE
+    coupling_weight: float
+    per_clip: list[dict] = field(default_factory=list)
+
+    def overall(self, protocol: Literal["official", "engine"]) -> float | None:
+        """Percent correct over every (row, P) evaluated: the mean of the per-P figures when they share one N."""
+        n = sum(r.n_evaluated for r in self.people)
+        return 100.0 * sum(getattr(r, f"{protocol}_correct") for r in self.people) / n if n else None
+
+    @property
+    def caveat(self) -> str | None:
+        fewest = min(self.people, key=lambda r: r.n_evaluated)
+        if fewest.n_evaluated >= MIN_RELIABLE_CLIPS:
+            return None
+        return (f"only {fewest.n_evaluated} clips were evaluated with {fewest.people} people: "
+                f"figures over fewer than {MIN_RELIABLE_CLIPS} clips move by several points with each clip")
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "overall": {"official": self.overall("official"), "engine": self.overall("engine")}}
+
+
 def evaluate_retrieval(
     csv_path: Path,
     media_root: Path,
@@ -133,8 +197,7 @@ def evaluate_retrieval(
     with _eval_store(db, embedder) as (store, db):
         g = build_gallery(csv_path, media_root, embedder, modalities, store, db, "ret", progress)
         n = len(g.rows)
-        pooled_g = np.stack([normalise(x.mean(0)) for x in g.gestures])
-        pooled_c = np.stack([normalise(x.mean(0)) for x in g.content])
+        pooled_g, pooled_c = g.pooled_gestures(), g.pooled_content()
         official_s2g = retrieval_ranks(similarity_matrix(pooled_c, pooled_g))
         official_g2s = retrieval_ranks(similarity_matrix(pooled_g, pooled_c))
 
@@ -158,8 +221,7 @@ def evaluate_retrieval(
     ]
     official_ks = (5, 10, 25, 50)
     return RetrievalReport(
-        manifest=str(csv_path), n_manifest=n + len(g.missing), n_evaluated=n, missing=g.missing,
-        missing_reasons=g.missing_reasons, modalities=modalities, model=embedder.info.name, flagged=g.flagged,
+        **g.report_fields(csv_path, modalities, embedder),
         official={"S→G": retrieval_metrics(official_s2g, official_ks), "G→S": retrieval_metrics(official_g2s, official_ks)},
         engine={"S→G": retrieval_metrics(engine_s2g), "G→S": retrieval_metrics(engine_g2s)},
         candidates=candidates, coupling_weight=coupling_weight, ranks=ranks,
@@ -190,10 +252,80 @@ def evaluate_spotting(
                          "peak_frame": frame, "score": round(float(attention[target, frame]), 6), "correct": ok})
         correct.append(ok)
     return SpottingReport(
-        manifest=str(csv_path), n_manifest=len(g.rows) + len(g.missing), n_evaluated=len(g.rows), missing=g.missing,
-        missing_reasons=g.missing_reasons, modalities=modalities, model=embedder.info.name, flagged=g.flagged, accuracy=100.0 * float(np.mean(correct)),
+        **g.report_fields(csv_path, modalities, embedder), accuracy=100.0 * float(np.mean(correct)),
         threshold=threshold, frame_margin=frame_margin, per_clip=per_clip,
     )
+
+
+def evaluate_asd(
+    csv_path: Path,
+    media_root: Path,
+    embedder: Embedder,
+    modalities: ContentModalities = "ta",
+    db: Path | None = None,
+    coupling_weight: float | None = None,
+    progress: Progress | None = None,
+) -> AsdReport:
+    """Active speaker detection (:func:`score_asd`) on the clips of an AVS-Asd manifest
+    (``coupling_weight`` None: the engine's default)."""
+    coupling_weight = DEFAULT_COUPLING_WEIGHT if coupling_weight is None else coupling_weight
+    with _eval_store(db, embedder) as (store, db):
+        g = build_gallery(csv_path, media_root, embedder, modalities, store, db, "asd", progress)
+    people, per_clip = score_asd(g, coupling_weight)
+    if not people[0].n_evaluated:
+        first = "; ".join(f"{name}: {why}" for name, why in list(people[0].dropped.items())[:3])
+        raise EvalError(f"{media_root}: no clip has usable media for itself and its first negative ({first})")
+    return AsdReport(**g.report_fields(csv_path, modalities, embedder), people=people,
+                     coupling_weight=coupling_weight, per_clip=per_clip)
+
+
+def score_asd(g: Gallery, coupling_weight: float = DEFAULT_COUPLING_WEIGHT) -> tuple[list[AsdResult], list[dict]]:
+    """AVS-Asd on a gallery: one :class:`AsdResult` per P of :data:`ASD_PEOPLE`, and per clip its candidates,
+    their scores and whether it is correct with each P.
+
+    The query is a clip's pooled content, the candidates its own pooled gesture then those of its
+    ``neg_files``; correct with P people when the own track ranks first among the first P
+    (:func:`asd_correct`). Two scores side by side: the released protocol's pooled cosine, and
+    the engine's (``scoring.fuse`` of that cosine with the word coupling of the clip's word
+    vectors against each candidate's frame vectors).
+    """
+    position = {row.filename: i for i, row in enumerate(g.rows)}
+    pooled_g, pooled_c = g.pooled_gestures(), g.pooled_content()
+    most = max(ASD_PEOPLE)
+    dropped = {p: dict(g.missing_reasons) for p in ASD_PEOPLE}
+    scored: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {p: [] for p in ASD_PEOPLE}
+    per_clip = []
+    for i, row in enumerate(g.rows):
+        candidates, lost = [i], f"only {len(row.neg_files)} negative(s) listed"
+        for name in row.neg_files[: most - 1]:
+            if name not in position:
+                lost = f"negative {name}: {g.missing_reasons.get(name, 'not a row of the manifest')}"
+                break
+            candidates.append(position[name])
+        official = pooled_g[candidates] @ pooled_c[i]
+        engine = fuse(official, coupling_scores(g.content[i], [g.gestures[j] for j in candidates]), coupling_weight)
+        correct = {}
+        for p in ASD_PEOPLE:
+            if len(candidates) < p:
+                dropped[p][row.filename] = lost
+                continue
+            scored[p].append((official[:p], engine[:p]))
+            correct[p] = {"official": asd_correct(official[:p]), "engine": asd_correct(engine[:p])}
+        per_clip.append({"filename": row.filename, "candidates": [g.rows[j].filename for j in candidates],
+                         "official_scores": [round(float(x), 6) for x in official],
+                         "engine_scores": [round(float(x), 6) for x in engine], "correct": correct})
+    return [_asd_result(p, scored[p], dropped[p]) for p in ASD_PEOPLE], per_clip
+
+
+def _asd_result(people: int, scored: list[tuple[np.ndarray, np.ndarray]], dropped: dict[str, str]) -> AsdResult:
+    """Counts over the rows ``scored`` with ``people`` candidates: (official, engine) scores, own track first."""
+    counts = {}
+    for k, protocol in enumerate(("official", "engine")):
+        scores = [pair[k] for pair in scored]
+        counts[f"{protocol}_correct"] = sum(asd_correct(s) for s in scores)
+        counts[f"{protocol}_ties"] = sum(bool(s[0] == s[1:].max()) for s in scores)
+        counts[protocol] = 100.0 * counts[f"{protocol}_correct"] / len(scored) if scored else None
+    return AsdResult(people=people, n_evaluated=len(scored), dropped=dropped, **counts)
 
 
 @contextmanager

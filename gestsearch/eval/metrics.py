@@ -1,4 +1,4 @@
-"""AVS-Ret retrieval metrics and AVS-Spot word spotting, as in JEGAL's evaluation code.
+"""AVS-Ret retrieval metrics, AVS-Spot word spotting and AVS-Asd, as in JEGAL's evaluation code.
 
 Retrieval (``evaluation/evaluate_retrieval.py``): each clip's embeddings are mean-pooled
 over time, the N×N cosine matrix has queries as rows and the true pair on the diagonal;
@@ -7,6 +7,9 @@ the 0-based rank of the diagonal gives R@K (share of ranks < K) and MR = median 
 Spotting (``evaluation/evaluate_spotting.py``): softmax over a clip's words of the
 frame-word cosines / 0.07; the target word's row peaks at some frame, correct when
 that frame is within the word's boundary ± 9 frames and the peak score is ≥ 0.5.
+
+Active speaker detection (``evaluation/evaluate_asd.py``): the candidates are the clip's own
+track followed by other speakers' tracks; correct when the own track scores highest.
 """
 
 from __future__ import annotations
@@ -77,6 +80,23 @@ def official_report(ranks: np.ndarray) -> np.ndarray:
     """The released ``compute_metrics`` output ``[R5, R10, R25, R50, MR]``, R@K as fractions."""
     metrics = retrieval_metrics(ranks, OFFICIAL_KS, percent=False)
     return np.array([metrics[f"R@{k}"] for k in OFFICIAL_KS] + [metrics["MR"]], dtype=np.float64)
+
+
+def asd_correct(scores: np.ndarray, ties: str = "pessimistic") -> bool:
+    """Whether the own track (``scores[0]``) ranks first among the candidates' scores (P,).
+
+    The released script takes ``argmax == 0``, so an exact tie with a negative counts as
+    correct there (numpy returns the first maximum): that is ``ties="optimistic"``. The
+    default counts it as wrong, as :func:`retrieval_ranks` does, so that a model scoring
+    every candidate alike gets no credit. Without exact ties both agree with the official code.
+    """
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    scores = np.asarray(scores)
+    if scores.ndim != 1 or len(scores) < 2:
+        raise ValueError(f"expected the scores of at least 2 candidates, got shape {scores.shape}")
+    best_negative = scores[1:].max()
+    return bool(scores[0] > best_negative or (ties == "optimistic" and scores[0] == best_negative))
 
 
 def spotting_attention(

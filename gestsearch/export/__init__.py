@@ -1,4 +1,4 @@
-"""Exports of a search result: JSON, CSV, WebVTT, ELAN (.eaf), mp4 cuts, heatmaps, an HTML report.
+"""Exports of a search result: JSON, CSV, WebVTT, ELAN (.eaf), mp4 cuts, heatmaps, motion (pose), an HTML report.
 
 Each format is an :class:`Exporter` registered by name in :data:`EXPORTERS`;
 :func:`export_results` writes the chosen ones into a folder, replacing the folder's previous
@@ -11,6 +11,7 @@ from gestsearch.export.eaf import write_eaf
 from gestsearch.export.heatmap import heatmap_png, hit_title
 from gestsearch.export.json_export import write_json
 from gestsearch.export.manifest import MANIFEST_NAME, read_manifest
+from gestsearch.export.pose import POSE_SCHEMA, write_pose
 from gestsearch.export.registry import (
     DEFAULT_EXPORTS,
     EXPORT_FORMATS,
@@ -29,6 +30,7 @@ __all__ = [
     "EXPORTERS",
     "EXPORT_FORMATS",
     "MANIFEST_NAME",
+    "POSE_SCHEMA",
     "Exporter",
     "ReportQuery",
     "annotations",
@@ -43,6 +45,7 @@ __all__ = [
     "write_csv",
     "write_eaf",
     "write_json",
+    "write_pose",
     "write_report",
     "write_vtt",
 ]

@@ -10,7 +10,8 @@ in seconds of the source video, rounded to the millisecond, scores to 6 decimals
   e.g. ``take@12.12;walk@12.36``;
 - ``text``: what is said in the clip;
 - ``merged_start_s``, ``merged_end_s``: the span together with the clips merged into the hit,
-  empty when none were.
+  empty when none were;
+- ``speaking``: the clip's speaking score, empty when it has none (one person in view).
 
 The file is UTF-8; bytes of file names that are not UTF-8 show as ``\\xNN`` (``results.json``
 keeps them exactly).
@@ -40,6 +41,7 @@ CSV_COLUMNS = (
     "text",
     "merged_start_s",
     "merged_end_s",
+    "speaking",
 )
 
 
@@ -60,7 +62,7 @@ def csv_row(hit: Hit) -> dict[str, object]:
     row["word_peaks"] = ";".join(f"{file_text(p['word'])}@{p['time_s']}" for p in d["peaks"])
     for column in ("video_path", "clip_id", "text"):
         row[column] = file_text(row[column])
-    for column in ("merged_start_s", "merged_end_s"):
+    for column in ("merged_start_s", "merged_end_s", "speaking"):
         row[column] = "" if row[column] is None else row[column]
     return row
 

@@ -14,12 +14,14 @@ from gestsearch.export.heatmap import HeatmapExporter
 from gestsearch.export.json_export import JsonExporter
 from gestsearch.export.manifest import remove_previous_export, write_manifest
 from gestsearch.export.mp4 import Mp4Exporter
+from gestsearch.export.pose import PoseExporter
 from gestsearch.export.vtt import VttExporter
 from gestsearch.results import SearchResult
 
 # Format name → exporter, in the order formats are offered to users.
 EXPORTERS: dict[str, Exporter] = {
-    e.name: e for e in (JsonExporter(), CsvExporter(), VttExporter(), EafExporter(), Mp4Exporter(), HeatmapExporter())
+    e.name: e
+    for e in (JsonExporter(), CsvExporter(), VttExporter(), EafExporter(), Mp4Exporter(), HeatmapExporter(), PoseExporter())
 }
 EXPORT_FORMATS = tuple(EXPORTERS)
 DEFAULT_EXPORTS = ("json", "mp4", "heatmap")
@@ -58,8 +60,9 @@ def export_results(
     ``mp4``: ``RANK_CLIPID.mp4``, each hit's gesture span with sound (:func:`~gestsearch.media.cut.cut_clip`);
     ``heatmap``: ``RANK_CLIPID.png`` for hits whose clip id is in ``score_maps``
     (clip id → (W, T) word × clip-frame scores, rows in the order of ``hit.peaks``);
+    ``pose``: ``RANK_CLIPID.pose.{npz,json,mp4}``, each hit's motion (:mod:`~gestsearch.export.pose`);
     ``json``: ``results.json``; ``csv``: ``results.csv``; ``eaf``/``vtt``: one file per video.
-    Files come hit by hit first (each hit's mp4, then its heatmap), then results.json,
+    Files come hit by hit first (each hit's mp4, its heatmap, its pose files), then results.json,
     results.csv and the EAF and VTT files (see :class:`Exporter`).
 
     An export replaces the previous one in the folder: the files the folder's manifest

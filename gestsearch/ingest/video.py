@@ -18,6 +18,7 @@ from gestsearch.constants import FPS, SAMPLES_PER_FRAME
 from gestsearch.embedding import Embedder, normalise
 from gestsearch.errors import GestsearchError, TranscriptError
 from gestsearch.ingest.spans import ClipPolicy, Span, phrase_spans, window_spans
+from gestsearch.ingest.speaking import speaking_scores
 from gestsearch.media import Track, Transcript, iter_track_frames, load_audio, load_transcript, probe, speaker_tracks
 from gestsearch.media.masking import PREFETCH_CHUNKS
 from gestsearch.progress import Progress, Update, silent
@@ -99,7 +100,8 @@ def embed_video(
     progress: Progress | None = None,
     prefetch: int = PREFETCH_CHUNKS,
 ) -> VideoClips:
-    """All clips of one video: per speaker track, gesture frames and (with speech) content.
+    """All clips of one video: per speaker track, gesture frames and (with speech) content, and
+    with two or more tracks each clip's speaking score (:mod:`gestsearch.ingest.speaking`).
 
     ``progress`` sees :data:`FRAMES_TASK` events: the frames embedded so far, of all the tracks'
     frames (known once the tracks are found; a frame in two people's tracks counts twice).
@@ -121,6 +123,8 @@ def embed_video(
         embedded += len(gestures)
         for span in _spans(track, transcript, policy):
             clips.append(_clip(record, track, span, gestures, embedder, audio, transcript))
+    for clip, score in zip(clips, speaking_scores(clips)):
+        clip.speaking = score
     frames = covered_frames((c.video_id, c.track, c.start_frame, c.end_frame) for c in clips)
     return VideoClips(clips, len(tracks), frames, notes)
 

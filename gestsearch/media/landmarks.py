@@ -36,3 +36,15 @@ def face_mesh():
 def hand_detector():
     """Hand landmarks on unrelated still images (sampled frames), up to two hands."""
     return solutions().hands.Hands(static_image_mode=True, max_num_hands=2, min_detection_confidence=0.5)
+
+
+def holistic():
+    """Body pose (33 points) and both hands (21 points each) in tracking mode, for video.
+
+    ``model_complexity=1`` is the only pose model in the wheel (0 and 2 need a download); the
+    hands come from the pose's wrists, so left and right are the person's own.
+    """
+    return solutions().holistic.Holistic(
+        static_image_mode=False, model_complexity=1, smooth_landmarks=True,
+        min_detection_confidence=0.5, min_tracking_confidence=0.5,
+    )

@@ -4,7 +4,8 @@ Columns shared by all three: ``video_id, start_time, end_time, filename, phrase,
 word_boundaries``; AVS-Spot adds ``num_frames, target_word, target_word_boundary`` (and
 ``stress_label, lighting, speaker_pose``), AVS-Asd ``neg_files, num_frames, score,
 correct_*``. ``word_boundaries`` is a Python literal ``[['word', start, end], ...]`` of
-inclusive 25 fps frames from the clip start. Columns this module does not interpret
+inclusive 25 fps frames from the clip start; ``neg_files`` a Python literal list of the
+``filename`` of other speakers' clips (in the official manifest, rows of the same manifest). Columns this module does not interpret
 are kept as strings in ``ManifestRow.extra``.
 
 Media of a row ``filename = "<video_id>_<start>-<end>/<NNNNN>"`` (:func:`locate_media`): the
@@ -31,6 +32,7 @@ T = TypeVar("T")
 
 RET_COLUMNS = ("video_id", "start_time", "end_time", "filename", "phrase", "word_boundaries")
 SPOT_COLUMNS = (*RET_COLUMNS, "num_frames", "target_word", "target_word_boundary")
+ASD_COLUMNS = (*RET_COLUMNS, "neg_files")
 RAW_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi")  # what yt-dlp downloads, most common first
 
 
@@ -47,6 +49,7 @@ class ManifestRow:
     target_word: str | None = None  # AVS-Spot only
     target_boundary: Boundary | None = None  # AVS-Spot only
     num_frames: int | None = None  # AVS-Spot / AVS-Asd
+    neg_files: tuple[str, ...] = ()  # AVS-Asd only: other speakers' clips, in candidate order
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -58,7 +61,8 @@ class ManifestRow:
 
 
 def read_manifest(csv_path: Path | str, kind: ManifestKind = "auto") -> list[ManifestRow]:
-    """All rows of an AVS manifest; ``kind="auto"`` reads it as AVS-Spot when it has a target word column.
+    """All rows of an AVS manifest; ``kind="auto"`` reads it as AVS-Spot when it has a target word
+    column, as AVS-Asd when it has a ``neg_files`` column, else as AVS-Ret.
 
     Anything that is not an AVS manifest (unreadable, missing columns, a malformed
     value, no rows) raises :class:`EvalError` naming the file, the row and the problem.
@@ -73,8 +77,8 @@ def read_manifest(csv_path: Path | str, kind: ManifestKind = "auto") -> list[Man
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise EvalError(f"{path}: cannot read the manifest ({e})") from e
     if kind == "auto":
-        kind = "spot" if "target_word" in columns else "ret"
-    required = SPOT_COLUMNS if kind == "spot" else RET_COLUMNS
+        kind = "spot" if "target_word" in columns else "asd" if "neg_files" in columns else "ret"
+    required = _COLUMNS[kind]
     missing = [c for c in required if c not in columns]
     if missing:
         raise EvalError(f"{path}: not an AVS-{kind} manifest, missing column(s) {', '.join(missing)}")
@@ -199,8 +203,11 @@ def _split(
     return found, missing
 
 
+_COLUMNS = {"ret": RET_COLUMNS, "spot": SPOT_COLUMNS, "asd": ASD_COLUMNS}
+
+
 def _parse_row(record: dict[str, str | None], kind: ManifestKind) -> ManifestRow:
-    required = SPOT_COLUMNS if kind == "spot" else RET_COLUMNS
+    required = _COLUMNS[kind]
     values = {c: (record.get(c) or "").strip() for c in required}
     empty = [c for c in ("video_id", "filename", "phrase") if not values[c]]
     if empty:
@@ -213,11 +220,14 @@ def _parse_row(record: dict[str, str | None], kind: ManifestKind) -> ManifestRow
         raise ValueError("word_boundaries is not a non-empty list of [word, start, end]")
     boundaries = [_boundary(w, "word_boundaries") for w in words]
     target_word = target_boundary = num_frames = None
+    neg_files: tuple[str, ...] = ()
     if kind == "spot":
         target_word = values["target_word"]
         target_boundary = _boundary(_literal(values, "target_word_boundary"), "target_word_boundary")
         if target_boundary not in boundaries:
             raise ValueError(f"target_word_boundary {list(target_boundary)} is not in word_boundaries")
+    if kind == "asd":
+        neg_files = _negatives(_literal(values, "neg_files"), values["filename"])
     if "num_frames" in record and record["num_frames"]:
         num_frames = _number(record, "num_frames", int)
     extra = {k: v for k, v in record.items() if k is not None and k not in required and k != "num_frames"}
@@ -231,6 +241,7 @@ def _parse_row(record: dict[str, str | None], kind: ManifestKind) -> ManifestRow
         target_word=target_word,
         target_boundary=target_boundary,
         num_frames=num_frames,
+        neg_files=neg_files,
         extra={k: v or "" for k, v in extra.items()},
     )
 
@@ -248,6 +259,15 @@ def _literal(values: dict[str, str], column: str) -> object:
         return ast.literal_eval(values[column])
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         raise ValueError(f"{column} is not a Python literal: {_short(values[column])}") from None
+
+
+def _negatives(item: object, filename: str) -> tuple[str, ...]:
+    ok = isinstance(item, (list, tuple)) and item and all(isinstance(n, str) and n.strip() for n in item)
+    if not ok:
+        raise ValueError(f"neg_files holds {_short(repr(item))}, expected a non-empty list of filenames")
+    if filename in item:
+        raise ValueError(f"neg_files lists the row's own clip {filename}")
+    return tuple(n.strip() for n in item)
 
 
 def _boundary(item: object, column: str) -> Boundary:

@@ -13,13 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gestsearch.constants import WINDOW_BATCH
 from gestsearch.errors import ModelInputError
 from gestsearch.models.config import GestSyncConfig
 from gestsearch.models.layers import MLP, ConvBlock, SinusoidalPositions
 
 FRAME_SHAPE = (270, 480, 3)
 PAD = 12  # edge padding (frames) at each end: window i is centred on frame i
-WINDOW_BATCH = 256  # windows per transformer call (the released code used 48 whole-network windows)
 
 
 @dataclass(frozen=True)

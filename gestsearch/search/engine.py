@@ -217,6 +217,7 @@ class Searcher:
             rank=rank, clip_id=str(clip.clip_id), video_path=clip.path, track=clip.track,
             clip_start_s=clip.start_s, clip_end_s=clip.end_s, span_start_s=start, span_end_s=end,
             score=score, pooled_score=pooled, coupling_score=coupling, peaks=peaks, text=clip.text,
+            speaking=clip.speaking,
         )
         return hit, score_map(query.vectors, frames)
 
@@ -242,6 +243,7 @@ class Searcher:
                 rank=len(hits) + 1, clip_id=str(clip.clip_id), video_path=clip.path, track=clip.track,
                 clip_start_s=clip.start_s, clip_end_s=clip.end_s, span_start_s=clip.start_s, span_end_s=clip.end_s,
                 score=float(s), pooled_score=float(s), coupling_score=None, peaks=[], text=clip.text,
+                speaking=clip.speaking,
             ))
         return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits[:k], notes), {})
 

@@ -32,14 +32,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gestsearch.config import Settings
-from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K
+from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K, SPEAKING_THRESHOLD
 from gestsearch.embedding import Embedder
 from gestsearch.errors import GestsearchError, QueryError
 from gestsearch.export import export_results
 from gestsearch.results import SearchResult
 from gestsearch.search import ClipFilter, Searcher
 from gestsearch.serve.media import CutCache, default_cache_dir, servable_file, video_of_clip
-from gestsearch.store import GestureStore
+from gestsearch.store import AnnConfig, GestureStore
 from gestsearch.text import json_text, printable
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -47,7 +47,7 @@ UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and form fields around the file
 MAX_K = 200
 AUDIO_SUFFIXES = (".wav", ".mp3", ".m4a", ".webm", ".ogg", ".flac", ".mp4")
 TOKEN_COOKIE = "gestsearch_token"
-ExportFormat = Literal["json", "csv", "vtt", "eaf", "mp4"]  # mp4: a zip of the hits' cuts
+ExportFormat = Literal["json", "csv", "vtt", "eaf", "mp4", "pose"]  # mp4: a zip of the hits' cuts; pose: of their motion
 
 
 class JSONText(JSONResponse):
@@ -79,7 +79,8 @@ def create_app(settings: Settings, token: str | None = None, embedder: Embedder 
     ``token``: when set, every API and media request must carry it (``Authorization: Bearer``,
     the ``gestsearch_token`` cookie, or ``?token=``)."""
     embedder = embedder or Embedder.from_settings(settings)
-    store = GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True)
+    ann = AnnConfig(device=settings.torch_device())  # a GPU searches there
+    store = GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True, ann=ann)
     state = ServiceState(settings, embedder, store, token, CutCache(cache_dir or default_cache_dir()))
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,8 +128,10 @@ def filters(  # the filter query parameters every search endpoint takes
     max_duration: Annotated[float | None, Query(ge=0, description="Longest clip, seconds")] = None,
     indexed_after: Annotated[str | None, Query(description="ISO 8601 date/time")] = None,
     indexed_before: Annotated[str | None, Query(description="ISO 8601 date/time")] = None,
+    speakers_only: Annotated[bool, Query(description="Drop clips of people in view who are not speaking")] = False,
 ) -> ClipFilter:
-    return ClipFilter(path, video, track, min_duration, max_duration, indexed_after, indexed_before)
+    return ClipFilter(path, video, track, min_duration, max_duration, indexed_after, indexed_before,
+                      SPEAKING_THRESHOLD if speakers_only else None)
 
 
 Filters = Annotated[ClipFilter, Depends(filters)]
@@ -207,7 +210,7 @@ def _api(state: ServiceState):
                               score_map=[[round(float(x), 4) for x in row] for row in scores])
         return detail
 
-    @router.post("/export", summary="A result set (gestsearch.search/1) as json, csv, vtt, eaf, mp4 (zip of cuts)")
+    @router.post("/export", summary="A result set (gestsearch.search/1) as json, csv, vtt, eaf, mp4 (zip of cuts), pose (zip of motion)")
     def export(result: dict, format: Annotated[ExportFormat, Query()] = "json") -> Response:
         try:
             parsed = SearchResult.from_dict(result)
@@ -221,7 +224,7 @@ def _api(state: ServiceState):
             servable_file(video)
         with tempfile.TemporaryDirectory(prefix="gestsearch-export-") as tmp:
             written = export_results(parsed, tmp, [format])
-            if len(written) == 1 and format != "mp4":
+            if len(written) == 1 and format not in ("mp4", "pose"):
                 body, name = written[0].read_bytes(), written[0].name
             else:
                 body, name = _zip(written), f"gestsearch-{format}.zip"

@@ -25,6 +25,9 @@ file, the table versions, parameters). The json is replaced atomically (tmp + ``
 after its index file is complete, so a reader or a crash sees the old pair or the new one.
 
 Flat and IVF searches run on a GPU copy when FAISS has GPU support and sees a GPU (same results).
+Otherwise, when ``AnnConfig.device`` is a CUDA device, they run as an exact matrix product in torch
+on that GPU (``gestsearch.store.matmul``): the same results for flat, exact ones for IVF. IVF-PQ
+searches stay on the CPU either way (see ``AnnIndex._searcher``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import faiss
 import numpy as np
@@ -46,6 +49,9 @@ from gestsearch.constants import DIM
 from gestsearch.store.info import AnnInfo
 from gestsearch.store.snapshot import HAS_CONTENT, Snapshot, Versions
 from gestsearch.types import Column
+
+if TYPE_CHECKING:
+    from gestsearch.store.matmul import MatmulIndex
 
 AnnKind = Literal["flat", "ivf", "ivfpq"]
 
@@ -75,6 +81,7 @@ class AnnConfig:
     pq_m: int = PQ_M
     pq_bits: int = PQ_BITS
     use_gpu: bool = True
+    device: str = "cpu"  # the process's torch device; a CUDA one searches there without FAISS GPU
 
     def kind_for(self, n: int) -> AnnKind:
         """The index type a collection of ``n`` vectors is built as."""
@@ -133,7 +140,7 @@ class AnnIndex:
         self.trained_count = trained_count  # vectors in the collection when the IVF lists were trained (0 for flat)
         self.train_sample = train_sample  # vectors the training actually used (a sample of those)
         self.config = config
-        self._gpu_index: faiss.Index | None = None
+        self._gpu_index: faiss.Index | MatmulIndex | None = None
         if isinstance(index, faiss.IndexIVF):
             index.nprobe = config.nprobe
 
@@ -209,13 +216,17 @@ class AnnIndex:
 
     def update(self, add_ids: np.ndarray, add_vectors: np.ndarray, remove_ids: np.ndarray, versions: Versions) -> None:
         """Remove ``remove_ids``, then add ``add_vectors`` (n, 512) under ``add_ids``."""
+        vectors = np.ascontiguousarray(add_vectors, dtype=np.float32).reshape(-1, DIM)
         if len(remove_ids):
             self.index.remove_ids(np.ascontiguousarray(remove_ids, dtype=np.int64))
         if len(add_ids):
-            vectors = np.ascontiguousarray(add_vectors, dtype=np.float32).reshape(-1, DIM)
             self.index.add_with_ids(vectors, np.ascontiguousarray(add_ids, dtype=np.int64))
         self.versions = versions
-        self._gpu_index = None
+        if self._gpu_index is None or isinstance(self._gpu_index, faiss.Index):
+            self._gpu_index = None  # a FAISS GPU copy is made again on the next search
+        else:  # the torch copy follows in place
+            self._gpu_index.remove(remove_ids)
+            self._gpu_index.add(add_ids, vectors)
 
     def search(
         self, queries: np.ndarray, k: int, among: np.ndarray | None = None, exact: VectorLookup | None = None
@@ -248,20 +259,50 @@ class AnnIndex:
         scores[ids < 0] = -np.inf
         return ids.astype(np.int64), scores
 
-    def _searcher(self, k: int) -> faiss.Index:
-        # IVF-PQ stays on the CPU: FAISS GPU takes at most 96 bytes a code, and reading the
-        # candidates' exact vectors, not the scan, is what an IVF-PQ search costs
-        if not (self.config.use_gpu and k <= GPU_MAX_K and self.count and self.kind != "ivfpq" and gpu_available()):
+    def _gpu_searcher(self) -> Literal["faiss", "torch"] | None:
+        """Who searches this index on a GPU, if anyone. IVF-PQ stays on the CPU: FAISS GPU takes
+        at most 96 bytes a code, and reading the candidates' exact vectors, not the scan, is what
+        an IVF-PQ search costs."""
+        if not (self.config.use_gpu and self.kind != "ivfpq"):
+            return None
+        if gpu_available():
+            return "faiss"
+        return "torch" if self.config.device.startswith("cuda") else None
+
+    def _searcher(self, k: int) -> faiss.Index | MatmulIndex:
+        """The index that answers a search for ``k`` results: a GPU copy where there is one."""
+        gpu = self._gpu_searcher()
+        if gpu is None or not self.count or (gpu == "faiss" and k > GPU_MAX_K):
             return self.index
-        if self._gpu_index is None:
+        if self._gpu_index is None and gpu == "faiss":
             self._gpu_index = faiss.index_cpu_to_gpu(_gpu_resources(), 0, self.index)
             if isinstance(self.index, faiss.IndexIVF):
                 faiss.GpuParameterSpace().set_index_parameter(self._gpu_index, "nprobe", self.config.nprobe)
+        elif self._gpu_index is None:
+            from gestsearch.store.matmul import MatmulIndex  # torch: imported only where it searches
+
+            self._gpu_index = MatmulIndex.from_batches(self.stored(), self.config.device)
         return self._gpu_index
 
+    def stored(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The indexed (ids int64, float32 vectors) of a flat or IVF index, a batch at a time."""
+        if isinstance(self.index, faiss.IndexIDMap):
+            ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+            for start in range(0, len(ids), BUILD_BATCH):
+                yield ids[start : start + BUILD_BATCH], self.index.index.reconstruct_n(start, min(BUILD_BATCH, len(ids) - start))
+            return
+        if self.kind != "ivf":
+            raise ValueError(f"an {self.kind} index does not keep its vectors")
+        lists = self.index.invlists
+        for i in range(self.index.nlist):
+            size = lists.list_size(i)
+            if size:
+                ids = faiss.rev_swig_ptr(lists.get_ids(i), size).astype(np.int64)
+                codes = faiss.rev_swig_ptr(lists.get_codes(i), size * lists.code_size)
+                yield ids, codes.view(np.float32).reshape(size, DIM).copy()
+
     def describe(self) -> dict:
-        gpu = self.config.use_gpu and self.kind != "ivfpq" and gpu_available()
-        info: dict = {"type": self.kind, "count": self.count, "gpu": gpu}
+        info: dict = {"type": self.kind, "count": self.count, "gpu": self._gpu_searcher() is not None}
         if self.kind != "flat":
             info.update(nlist=int(self.index.nlist), nprobe=int(self.index.nprobe), trained_on=self.train_sample)
         if self.kind == "ivfpq":

@@ -39,15 +39,16 @@ from gestsearch.store.records import (
 )
 from gestsearch.store.schema import (
     CLIPS,
-    SUMMARY_COLUMNS,
     VIDEOS,
     clips_from_arrow,
     frame_columns,
     frame_encoding,
+    has_speaking,
     normalise,
     packed_frames,
     sql_str,
     summaries_from_arrow,
+    summary_columns,
     video_from_row,
 )
 from gestsearch.store.snapshot import HAS_CONTENT, Snapshots, Versions
@@ -256,7 +257,7 @@ class GestureStore:
         pooled vectors nor the words, and leaves the rows where they are: putting 300
         candidates' frames in the caller's order would copy them once more."""
         snapshot = self._snapshots.take()
-        columns = ["write_id", *SUMMARY_COLUMNS, *frame_columns(frame_encoding(snapshot.columns))]
+        columns = ["write_id", *summary_columns(snapshot.columns), *frame_columns(frame_encoding(snapshot.columns))]
         rows = snapshot.rows_by_ids(np.unique(np.asarray(list(ids), dtype=np.int64)), columns)
         return summaries_from_arrow(rows), packed_frames(rows)
 
@@ -293,15 +294,16 @@ class GestureStore:
     def matching_clip_ids(self, where: ClipFilter) -> np.ndarray:
         """Ids of the visible clips that pass ``where``, int64, sorted."""
         snapshot = self._snapshots.take()
+        clip_where = where.clip_where(has_speaking(snapshot.columns))
         if not where.on_videos:
-            rows = snapshot.rows(["id", "write_id"], where.clip_where())
+            rows = snapshot.rows(["id", "write_id"], clip_where)
             return np.sort(rows.column("id").to_numpy())
         videos = self._videos.search().where("status = 'indexed'").select(["video_id", "path", "indexed_at"]).to_arrow()
         chosen = [v for v, path, at in zip(*(videos.column(c).to_pylist() for c in ("video_id", "path", "indexed_at")))
                   if where.matches_video(loaded_path(path), at or "")]
         if not chosen:
             return np.empty(0, np.int64)
-        rows = snapshot.rows(["id", "write_id", "video_id"], where.clip_where())
+        rows = snapshot.rows(["id", "write_id", "video_id"], clip_where)
         rows = rows.filter(pc.is_in(rows.column("video_id"), value_set=pa.array(chosen, pa.string())))
         return np.sort(rows.column("id").to_numpy())
 

@@ -28,8 +28,9 @@ from gestsearch.store.schema import CLIPS, VIDEOS, VIDEOS_SCHEMA, clips_schema
 from gestsearch.types import FRAME_ENCODINGS, FrameEncoding
 
 META_NAME = "gestsearch.json"
-FORMAT = 2  # new indexes: the meta names the frame encoding; 1: float16 frames, still read and extended
-FORMATS = (1, 2)
+FORMAT = 3  # new indexes: clips carry speaking scores; 2: the meta names the frame encoding (no scores);
+FORMATS = (1, 2, 3)  # 1: float16 frames, no scores. All are still read and extended.
+SPEAKING_FORMAT = 3  # the first format whose clips table has the speaking column
 ANN_DIR = "ann"
 
 

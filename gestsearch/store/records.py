@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,9 +25,15 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # scheme://, e.g. s3://bucket/talk.mp4
+
+
 def video_id_for(path: str | Path) -> str:
     """Stable id of a video file: sha1 (hex) of its absolute path, as the file system spells it
-    (bytes: a name that is not valid UTF-8 hashes like any other)."""
+    (bytes: a name that is not valid UTF-8 hashes like any other), or of its URI as written
+    (``s3://bucket/talk.mp4``: a path would collapse its ``//``)."""
+    if isinstance(path, str) and _URI.match(path):
+        return hashlib.sha1(os.fsencode(path)).hexdigest()
     return hashlib.sha1(os.fsencode(Path(path).absolute())).hexdigest()
 
 
@@ -141,6 +148,9 @@ class ClipSummary:
     start_frame: int  # 25 fps, from the video start, inclusive
     end_frame: int  # inclusive
     text: str
+    # how well the track's gestures match the clip's speech against the other people in view, [0, 1];
+    # None with nobody to compare with, and in indexes made before the score (ingest/speaking.py)
+    speaking: float | None = field(default=None, kw_only=True)
 
 
 @dataclass

@@ -45,7 +45,7 @@ from gestsearch.store.ann import read_meta as read_ann_meta
 from gestsearch.store.db import KEEP_VERSIONS, LANCE_INDEX_MIN, GestureStore
 from gestsearch.store.failures import lance_message, storage_errors
 from gestsearch.store.lock import WriterLock
-from gestsearch.store.meta import ANN_DIR, META_NAME, exists, read_meta
+from gestsearch.store.meta import ANN_DIR, META_NAME, SPEAKING_FORMAT, exists, read_meta
 from gestsearch.store.schema import CLIPS, VIDEOS, VIDEOS_SCHEMA, clips_schema, sql_str
 from gestsearch.store.writer import IndexWriter
 from gestsearch.types import COLUMNS
@@ -133,7 +133,8 @@ def _repair(path: Path, meta: dict, lock: WriterLock) -> RepairReport:
     db = lancedb.connect(path, read_consistency_interval=timedelta(0))
     # the clips version whose rows the table holds once repaired, and the videos history before
     # the repair: both decide which video rows without clips lost them (module docstring)
-    clips_report, clips_time = _repair_table(db, CLIPS, clips_schema(meta["frames"]))
+    schema = clips_schema(meta["frames"], speaking=meta["format"] >= SPEAKING_FORMAT)
+    clips_report, clips_time = _repair_table(db, CLIPS, schema)
     videos_history = _history(db, VIDEOS)
     videos_report, _ = _repair_table(db, VIDEOS, VIDEOS_SCHEMA)
     report = RepairReport(

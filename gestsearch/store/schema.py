@@ -5,6 +5,10 @@ a quarter of float32 and half of float16 on disk and per query, with word-coupli
 unchanged in benchmarks/bench_frames.py. Indexes made before keep float16 frames; every read
 handles both (``frame_encoding`` tells them apart by their columns).
 
+The ``speaking`` column (float32, null when there is nothing to compare: see ingest/speaking.py)
+is new in format 3. Older clips tables lack it: their clips read as ``speaking`` None, and clips
+added to them are written without it (``has_speaking`` tells them apart by their columns).
+
 Both tables carry a ``write_id`` (random int64, one per ``add_video``/``record_failure`` call).
 A clip row is visible only while the row of its video in ``videos`` has the same write_id and
 status "indexed": the video row is the commit marker of its clips.
@@ -51,8 +55,9 @@ VIDEOS_SCHEMA = pa.schema(
 )
 
 
-def clips_schema(encoding: FrameEncoding) -> pa.Schema:
-    """The clips table's schema, with frame vectors stored as ``encoding``."""
+def clips_schema(encoding: FrameEncoding, speaking: bool = True) -> pa.Schema:
+    """The clips table's schema, with frame vectors stored as ``encoding``, with or without the
+    ``speaking`` column (without: the tables of indexes made before it)."""
     frames = [pa.field("frames", pa.list_(pa.list_(FRAME_CODES[encoding], DIM)))]
     if encoding == "int8":
         frames.append(pa.field("frame_scales", SCALES))
@@ -73,8 +78,14 @@ def clips_schema(encoding: FrameEncoding) -> pa.Schema:
             *frames,
             pa.field("words", WORDS),
             pa.field("text", pa.string()),
+            *([pa.field(SPEAKING, pa.float32(), nullable=True)] if speaking else []),
         ]
     )
+
+
+def has_speaking(columns: Iterable[str]) -> bool:
+    """Whether a clips table with these columns stores speaking scores (format 3 on)."""
+    return SPEAKING in columns
 
 
 def frame_encoding(columns: Iterable[str]) -> FrameEncoding:
@@ -83,6 +94,12 @@ def frame_encoding(columns: Iterable[str]) -> FrameEncoding:
 
 
 SUMMARY_COLUMNS = ["id", "video_id", "path", "track", "start_s", "end_s", "start_frame", "end_frame", "text"]
+SPEAKING = "speaking"
+
+
+def summary_columns(columns: Iterable[str]) -> list[str]:
+    """The columns a :class:`ClipSummary` is read from, in a clips table with these columns."""
+    return SUMMARY_COLUMNS + [SPEAKING] if has_speaking(columns) else list(SUMMARY_COLUMNS)
 
 
 def frame_columns(encoding: FrameEncoding) -> list[str]:
@@ -138,8 +155,9 @@ def quantize(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.rint(frames / scales[:, None]).astype(np.int8), scales.astype(np.float32)
 
 
-def clips_table(clips: list[ClipRecord], write_id: int, encoding: FrameEncoding) -> pa.Table:
-    """Arrow rows of ``clips`` (L2-normalising every vector; frames stored as ``encoding``)."""
+def clips_table(clips: list[ClipRecord], write_id: int, encoding: FrameEncoding, speaking: bool = True) -> pa.Table:
+    """Arrow rows of ``clips`` (L2-normalising every vector; frames stored as ``encoding``; with the
+    speaking scores, unless ``speaking`` is False: a table made before them)."""
     for clip in clips:
         _check_clip(clip)
     n_frames = np.array([len(c.frames) for c in clips], dtype=np.int32)
@@ -173,7 +191,9 @@ def clips_table(clips: list[ClipRecord], write_id: int, encoding: FrameEncoding)
         ),
         "text": pa.array([c.text for c in clips], pa.string()),
     }
-    return pa.Table.from_pydict(columns, schema=clips_schema(encoding))
+    if speaking:
+        columns[SPEAKING] = pa.array([c.speaking for c in clips], pa.float32())
+    return pa.Table.from_pydict(columns, schema=clips_schema(encoding, speaking))
 
 
 def vectors_of(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -197,12 +217,13 @@ def packed_frames(table: pa.Table) -> PackedFrames:
 
 def summaries_from_arrow(table: pa.Table) -> list[ClipSummary]:
     """ClipSummaries of the rows of ``table`` (``SUMMARY_COLUMNS`` at least), in row order."""
-    return [ClipSummary(**_summary_fields(row)) for row in table.select(SUMMARY_COLUMNS).to_pylist()]
+    return [ClipSummary(**_summary_fields(row)) for row in table.select(summary_columns(table.column_names)).to_pylist()]
 
 
 def _summary_fields(row: dict) -> dict:
-    """ClipSummary's fields from a row (the id column is ``clip_id``; paths are unescaped)."""
-    return {"clip_id": row["id"], "path": loaded_path(row["path"])} | {
+    """ClipSummary's fields from a row (the id column is ``clip_id``; paths are unescaped; no
+    speaking column: None)."""
+    return {"clip_id": row["id"], "path": loaded_path(row["path"]), SPEAKING: row.get(SPEAKING)} | {
         name: row[name] for name in SUMMARY_COLUMNS if name not in ("id", "path")
     }
 
@@ -218,7 +239,7 @@ def clips_from_arrow(table: pa.Table) -> list[ClipRecord]:
     has_content = content_column.is_valid().to_numpy(zero_copy_only=False)
     content_rows = iter(vectors_of(content_column))
     content = [next(content_rows) if present else None for present in has_content]
-    rows = table.select([*SUMMARY_COLUMNS, "words"]).to_pylist()
+    rows = table.select([*summary_columns(table.column_names), "words"]).to_pylist()
     return [
         ClipRecord(
             **_summary_fields(row),

@@ -24,7 +24,7 @@ from gestsearch.constants import DIM
 from gestsearch.errors import FingerprintMismatch
 from gestsearch.store.lock import WriterLock, readers_away
 from gestsearch.store.records import ClipRecord, VideoRecord, video_id_for
-from gestsearch.store.schema import clips_table, frame_encoding, sql_str, video_table
+from gestsearch.store.schema import clips_table, frame_encoding, has_speaking, sql_str, video_table
 from gestsearch.types import COLUMNS, VideoStatus
 
 COMPACT_VIDEOS_EVERY = 50  # commits
@@ -47,6 +47,7 @@ class IndexWriter:
         self._clips = clips
         self._lock = lock
         self._frames = frame_encoding(clips.schema.names)
+        self._speaking = has_speaking(clips.schema.names)  # False in tables made before the scores
         self._commits = 0
 
     def close(self) -> None:
@@ -110,7 +111,7 @@ class IndexWriter:
     def _commit(self, video: VideoRecord, clips: list[ClipRecord]) -> None:
         write_id = secrets.randbits(63)
         if clips:
-            self._clips.add(clips_table(clips, write_id, self._frames))  # invisible until the video row below names write_id
+            self._clips.add(clips_table(clips, write_id, self._frames, self._speaking))  # invisible until the video row below names write_id
         merged = (
             self._videos.merge_insert("video_id")
             .when_matched_update_all()

@@ -109,6 +109,19 @@ def plan_beats(
     return beats
 
 
+def listener_beats(quiet: Sequence[tuple[float, float]], rng: np.random.Generator, rate: float = 0.45) -> list[float]:
+    """Beat onsets (s) of someone who is not speaking: at random times inside the ``quiet`` spans
+    (s), ``rate`` a second on average. Listeners shift and flick their hands too, only not in time
+    with the words, which is what makes them a fair negative for a speaking score."""
+    beats: list[float] = []
+    for lo, hi in quiet:
+        t = lo + float(rng.exponential(1 / rate))
+        while t + BEAT_S < hi:
+            beats.append(t)
+            t += BEAT_S + float(rng.exponential(1 / rate))
+    return beats
+
+
 def pose_track(
     n_frames: int, events: Sequence[GestureEvent], beats: Sequence[float], style: Style, rng: np.random.Generator
 ) -> PoseTrack:

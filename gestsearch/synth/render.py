@@ -1,4 +1,5 @@
-"""Drawing the articulated upper body with OpenCV: 480x270 RGB frames, one speaker, pre-cropped style.
+"""Drawing the articulated upper body with OpenCV: 480x270 RGB frames, one speaker, pre-cropped style
+(several people: one such panel each, side by side).
 
 The chin sits on rows 92-106 so that the project's face masking (black down to ~15 px below the
 chin, or the top 110 rows as a fallback) hides the face but not the gestures: wrists stay below
@@ -7,7 +8,7 @@ the shoulder line (>= 20 px under the mask), only the fingertips of raised hands
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -92,6 +93,12 @@ def render(appearance: Appearance, track: PoseTrack) -> RenderedClip:
         frames[f] = backdrop
         wrists[f] = painter.draw(frames[f], f)
     return RenderedClip(frames, wrists)
+
+
+def render_side_by_side(people: Sequence[tuple[Appearance, PoseTrack]]) -> np.ndarray:
+    """Frames (T, 270, 480 x P, 3) of P people, each drawn in its own 480x270 panel, left to right
+    (a split-screen interview). The wrists are left out: nothing reads them for several people."""
+    return np.concatenate([render(look, track).frames for look, track in people], axis=2)
 
 
 @dataclass(frozen=True)

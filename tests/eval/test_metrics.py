@@ -11,6 +11,7 @@ import pytest
 from gestsearch.errors import EvalError
 from gestsearch.eval.metrics import (
     TIES,
+    asd_correct,
     mean_pool,
     official_report,
     retrieval_metrics,
@@ -143,6 +144,26 @@ def test_spotting_accuracy_needs_clips() -> None:
         spotting_accuracy([], [], [])
 
 
+# --- active speaker detection ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("scores", "pessimistic", "optimistic"), [
+    ([0.9, 0.1], True, True),
+    ([0.6, 0.5, 0.7, 0.2], False, False),
+    ([0.5, 0.5], False, True),  # the released argmax == 0 counts a tie as correct
+    ([0.5, 0.4, 0.5, 0.5], False, True),
+])  # fmt: skip
+def test_asd_correct_own_track_first(scores: list[float], pessimistic: bool, optimistic: bool) -> None:
+    assert asd_correct(np.array(scores)) is pessimistic
+    assert asd_correct(np.array(scores), ties="optimistic") is optimistic
+    assert asd_correct(np.array(scores), ties="optimistic") is (int(np.argmax(scores)) == 0)
+
+
+def test_asd_correct_needs_two_candidates() -> None:
+    with pytest.raises(ValueError, match="at least 2 candidates"):
+        asd_correct(np.array([0.3]))
+
+
 # --- AVS manifests --------------------------------------------------------------------
 
 
@@ -213,7 +234,7 @@ def test_missing_manifest_and_unknown_kind(tmp_path: Path) -> None:
     with pytest.raises(EvalError, match="cannot read"):
         read_manifest(tmp_path / "nope.csv")
     with pytest.raises(EvalError, match="manifest kind must be one of"):
-        read_manifest(tmp_path / "nope.csv", kind="asd")
+        read_manifest(tmp_path / "nope.csv", kind="bogus")
 
 
 def row(filename: str) -> ManifestRow:

@@ -272,13 +272,14 @@ def test_results_csv_has_one_row_per_hit(tmp_path: Path) -> None:
         rows = list(reader)
     assert CSV_COLUMNS == (
         "rank", "score", "video_path", "track", "clip_id", "clip_start_s", "clip_end_s", "span_start_s",
-        "span_end_s", "word_peaks", "text", "merged_start_s", "merged_end_s",
+        "span_end_s", "word_peaks", "text", "merged_start_s", "merged_end_s", "speaking",
     )  # fmt: skip
     assert len(rows) == 2
     assert rows[0] == {
         "rank": "1", "score": "0.8", "video_path": "/videos/talk.mp4", "track": "1", "clip_id": "talk#1",
         "clip_start_s": "12.0", "clip_end_s": "14.0", "span_start_s": "11.84", "span_end_s": "12.64",
         "word_peaks": "take@12.12;walk@12.36", "text": "so take a walk", "merged_start_s": "11.0", "merged_end_s": "14.5",
+        "speaking": "",
     }  # fmt: skip
     assert rows[1]["rank"] == "2" and rows[1]["video_path"] == "/videos/other talk.mp4"
     assert float(rows[1]["score"]) == pytest.approx(0.7) and rows[1]["word_peaks"] == "take@3.4;walk@3.8"
@@ -382,7 +383,8 @@ def test_export_results_writes_clips_heatmaps_and_json(video: Path, tmp_path: Pa
 def test_export_results_lists_files_hit_by_hit_then_whole_result_files(video: Path, tmp_path: Path) -> None:
     result = result_for(video)
     score_maps = {f"talk#{rank}": np.zeros((2, 50)) for rank in (1, 2)}
-    written = export_results(result, tmp_path, formats=reversed(EXPORT_FORMATS), score_maps=score_maps)
+    formats = [f for f in reversed(EXPORT_FORMATS) if f != "pose"]  # its order: tests/export/test_pose.py
+    written = export_results(result, tmp_path, formats=formats, score_maps=score_maps)
     assert [p.name for p in written] == [
         "001_talk_1.mp4", "001_talk_1.png", "002_talk_2.mp4", "002_talk_2.png",
         "results.json", "results.csv", "talk.eaf", "talk.vtt",
@@ -396,7 +398,7 @@ def test_exporting_again_replaces_the_previous_export_but_keeps_the_users_files(
     (out / "results.md").write_text("also mine")
     first = result_for(video)
     score_maps = {f"talk#{rank}": np.zeros((2, 50)) for rank in (1, 2)}
-    export_results(first, out, EXPORT_FORMATS, score_maps)
+    export_results(first, out, [f for f in EXPORT_FORMATS if f != "pose"], score_maps)  # pose: slow, and no different here
     assert len(list(out.glob("*.mp4"))) == 2 and (out / "talk.eaf").is_file()
 
     # A second search, other hits and formats: none of the first export's files may linger.
@@ -448,8 +450,9 @@ def test_every_format_exports_a_video_whose_name_is_not_utf8(tmp_path: Path) -> 
     result = SearchResult("take a walk", "text", "seed1", [hit])
     out = tmp_path / "export"
     written = export_results(result, out, EXPORT_FORMATS, {hit.clip_id: np.random.default_rng(3).random((2, 50))})
-    assert [p.name for p in written] == ["001_caf_.mp4_0.mp4", "001_caf_.mp4_0.png", "results.json", "results.csv",
-                                         "caf.eaf", "caf.vtt"]  # fmt: skip
+    assert [p.name for p in written] == ["001_caf_.mp4_0.mp4", "001_caf_.mp4_0.png", "001_caf_.mp4_0.pose.npz",
+                                         "001_caf_.mp4_0.pose.json", "001_caf_.mp4_0.pose.mp4", "results.json",
+                                         "results.csv", "caf.eaf", "caf.vtt"]  # fmt: skip
 
     assert json.loads((out / "results.json").read_text(encoding="utf-8"))["hits"][0]["video_path"] == video  # lossless
     with (out / "results.csv").open(newline="", encoding="utf-8") as f:
@@ -468,8 +471,8 @@ def test_every_format_exports_a_video_whose_name_is_not_utf8(tmp_path: Path) -> 
     assert 'src="../caf%E9.mp4#t=0.40,1.60"' in text and "caf\\xe9.mp4" in text
 
 
-def test_the_registry_lists_the_six_formats_and_each_is_an_exporter() -> None:
-    assert EXPORT_FORMATS == tuple(EXPORTERS) == ("json", "csv", "vtt", "eaf", "mp4", "heatmap")
+def test_the_registry_lists_the_seven_formats_and_each_is_an_exporter() -> None:
+    assert EXPORT_FORMATS == tuple(EXPORTERS) == ("json", "csv", "vtt", "eaf", "mp4", "heatmap", "pose")
     assert DEFAULT_EXPORTS == ("json", "mp4", "heatmap")
     interface = list(inspect.signature(Exporter.write).parameters)
     for name, exporter in EXPORTERS.items():

@@ -9,12 +9,18 @@ import torch
 
 from gestsearch.errors import ConfigError
 from gestsearch.models.backend import native_bf16, openvino_kernels, resolve_backend
+from gestsearch.testing.device import device_under_test
 
 FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {extra}\n\n"
+DEVICE = device_under_test()
+cpu_only = pytest.mark.skipif(DEVICE != "cpu", reason=f"OpenVINO runs on the CPU, the models here on {DEVICE}")
+BACKENDS = ["torch", pytest.param("openvino", marks=cpu_only)]
 
 
 @pytest.fixture(scope="module")
 def kernels(gestsync_model):
+    if DEVICE != "cpu":
+        return {"torch": gestsync_model.kernels}
     return {"torch": gestsync_model.kernels, "openvino": openvino_kernels(gestsync_model, "fp32", 2)}
 
 
@@ -26,31 +32,34 @@ def golden_frames(src: np.ndarray) -> torch.Tensor:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["torch", "openvino"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @torch.no_grad()
-def test_kernels_reproduce_the_window_goldens(kernels, backend, golden, golden_tolerance):
-    windows = golden_frames(golden["gs_windows_src_u8"])  # (2, 25, H, W, 3)
-    steps = torch.cat([kernels[backend].steps(w[None]) for w in windows])  # (2, 21, 512)
+def test_kernels_reproduce_the_window_goldens(gestsync_model, kernels, backend, golden, golden_tolerance):
+    windows = golden_frames(golden["gs_windows_src_u8"]).to(gestsync_model.device)  # (2, 25, H, W, 3)
+    steps = torch.cat([kernels[backend].steps(w[None]) for w in windows]).cpu()  # (2, 21, 512)
     assert np.abs(steps.transpose(1, 2).numpy() - golden["gs_windows_conv"]).max() <= golden_tolerance["gs_windows_conv"]
-    means = kernels[backend].window_means(torch.from_numpy(golden["gs_windows_conv"]).float().transpose(1, 2))
+    conv = torch.from_numpy(golden["gs_windows_conv"]).float().transpose(1, 2).to(gestsync_model.device)
+    means = kernels[backend].window_means(conv).cpu()
     assert np.abs(means.numpy() - golden["gs_windows_out"].mean(-1)).max() <= golden_tolerance["gs_windows_out"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chunk", [64, 7])
-@pytest.mark.parametrize("backend", ["torch", "openvino"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_frame_features_reproduce_the_golden(gestsync_model, kernels, backend, chunk, golden, golden_tolerance):
     frames = golden_frames(golden["gs_clip_src_u8"])
-    feats = gestsync_model.frame_features(frames, chunk_frames=chunk, kernels=kernels[backend])
+    feats = gestsync_model.frame_features(frames, chunk_frames=chunk, kernels=kernels[backend]).cpu()
     assert np.abs(feats.numpy() - golden["gs_clip_feats"]).max() <= golden_tolerance["gs_clip_feats"]
 
 
 @pytest.mark.slow
+@cpu_only
 def test_compiled_once_per_model_precision_and_threads(gestsync_model, kernels):
     assert openvino_kernels(gestsync_model, "fp32", 2) is kernels["openvino"]
 
 
 @pytest.mark.slow
+@cpu_only
 @pytest.mark.skipif(not native_bf16(), reason="this CPU has no native bfloat16")
 def test_bf16_stays_close_to_fp32(gestsync_model, kernels, golden):
     frames = golden_frames(golden["gs_clip_src_u8"])[:12]
@@ -70,8 +79,7 @@ def test_auto_is_openvino_on_the_cpu_and_torch_elsewhere():
     "backend, precision, device, message",
     [
         ("openvino", "fp32", "cuda", "runs on the CPU"),
-        ("torch", "bf16", "cpu", "needs the openvino backend"),
-        ("auto", "bf16", "cuda", "needs the openvino backend"),
+        ("torch", "bf16", "cpu", "no native bfloat16"),
         ("openvino", "bf16", "cpu", "no native bfloat16"),
     ],
 )
@@ -89,6 +97,7 @@ def test_native_bf16_reads_the_cpu_flags(tmp_path, extra, native):
     assert native_bf16(cpuinfo) is native
     if native:
         assert resolve_backend("openvino", "bf16", "cpu", cpuinfo) == "openvino"
+        assert resolve_backend("torch", "bf16", "cpu", cpuinfo) == "torch"  # under autocast
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ WB_S1 = [["the", 3, 6], ["quick", 7, 14], ["brown", 15, 21], ["fox", 22, 27], ["
 def close(golden, golden_tolerance):
     def check(name: str, mine, rows=slice(None)):
         ref = golden[name][rows]
-        mine = np.asarray(torch.as_tensor(mine).detach(), dtype=np.float64)
+        mine = np.asarray(torch.as_tensor(mine).detach().cpu(), dtype=np.float64)
         assert mine.shape == ref.shape, (name, mine.shape, ref.shape)
         err = np.abs(mine - ref).max()
         assert err <= golden_tolerance[name], f"{name}: max abs error {err:.3g} > {golden_tolerance[name]}"
@@ -39,7 +39,7 @@ def frames_from(src: np.ndarray) -> torch.Tensor:
 # -- GestSync ---------------------------------------------------------------------------
 @pytest.mark.slow
 def test_gestsync_windows(gestsync_model, golden, close):
-    clips = frames_from(golden["gs_windows_src_u8"]).permute(0, 4, 1, 2, 3)
+    clips = frames_from(golden["gs_windows_src_u8"]).permute(0, 4, 1, 2, 3).to(gestsync_model.device)
     with torch.no_grad():
         close("gs_windows_conv", gestsync_model.trunk(clips))
         close("gs_windows_out", gestsync_model(clips))
@@ -78,13 +78,13 @@ def test_stream_features_any_chunking(gestsync_model, golden):
 
 # -- JEGAL gestures ----------------------------------------------------------------------
 def test_jegal_gestures(jegal_model, golden, close):
-    feats = torch.from_numpy(golden["gs_clip_feats"])
+    feats = torch.from_numpy(golden["gs_clip_feats"]).to(jegal_model.device)
     out = jegal_model.embed_gestures(feats)
     close("jg_gesture_out", out[None])
     close("jg_gesture_out_l2", torch.nn.functional.normalize(out, dim=-1)[None])
     with torch.no_grad():
         close("jg_gesture_pre_align", jegal_model.gesture(feats[None]))
-        masked = jegal_model.forward_gestures(torch.from_numpy(golden["jg_gmask_feats"]), torch.from_numpy(golden["jg_gmask_mask"]))
+        masked = jegal_model.forward_gestures(*(torch.from_numpy(golden[name]).to(jegal_model.device) for name in ("jg_gmask_feats", "jg_gmask_mask")))
     close("jg_gmask_out", masked)
 
 
@@ -114,7 +114,7 @@ def test_log_mel(golden, close):
 def test_audio_only_content(jegal_model, golden, close):
     mel = torch.from_numpy(golden["au_mel"])
     with torch.no_grad():
-        close("au_frames", jegal_model.speech(mel[None]))
+        close("au_frames", jegal_model.speech(mel[None].to(jegal_model.device)))
     wb = [["w1", 0, 10], ["w2", 12, 30], ["w3", 31, 49]]
     close("au_content", jegal_model.embed_content(mel=mel, word_boundaries=wb)[None])
 
@@ -142,7 +142,7 @@ def test_text_and_audio_content(jegal_model, golden, close):
     with torch.no_grad():
         padded = torch.zeros(1, 300, 80)
         padded[0, :200] = torch.from_numpy(golden["ta_mel2"])
-        close("ta2_audio_frames", jegal_model.speech(torch.from_numpy(golden["ta_mel1"])[None]), rows=slice(0, 1))
+        close("ta2_audio_frames", jegal_model.speech(torch.from_numpy(golden["ta_mel1"])[None].to(jegal_model.device)), rows=slice(0, 1))
 
 
 @pytest.mark.parametrize(

@@ -349,9 +349,12 @@ def test_a_filter_that_matches_nothing_gives_no_hits_and_a_note(client):
 
 
 def test_filters_that_match_everything(client, ranked):
-    for params in ({"track": 0}, {"indexed_after": "2001-01-01T00:00Z"}, {"min_duration": 0.5, "max_duration": 3600}):
+    # speakers_only keeps clips without a speaking score: one person in view, nobody to compare with
+    for params in ({"track": 0}, {"indexed_after": "2001-01-01T00:00Z"}, {"min_duration": 0.5, "max_duration": 3600},
+                   {"speakers_only": "true"}):
         doc = client.get("/api/search", params={"q": QUERY, "k": N_VIDEOS, **params}).json()
         assert [h["clip_id"] for h in doc["hits"]] == [h["clip_id"] for h in ranked], params
+    assert all(h["speaking"] is None for h in ranked)
 
 
 # ------------------------------------------------------------------------------------ bad requests

@@ -217,6 +217,10 @@ function card(hit, playable, heatQuery, spokenWords = []) {
       hit.rank != null ? el("strong", { text: `#${hit.rank}` }) : null,
       hit.score != null ? el("span", { text: `score ${hit.score.toFixed(3)}`, title: scoreTitle(hit) }) : null,
       el("span", { text: `track ${hit.track}` }),
+      hit.speaking != null
+        ? el("span", { class: "speaking", text: `speaking ${hit.speaking.toFixed(2)}`,
+                       title: "how well this person's gestures match the speech, against the others in view (0–1)" })
+        : null,
       el("span", { class: "file", text: fileName(hit.video_path), title: hit.video_path }),
       el("span", { text: `${gestured ? "gesture " : ""}${seconds(hit.span_start_s)}–${seconds(hit.span_end_s)}` }),
       el("span", { class: "clip-id", text: `clip ${id}` })),
