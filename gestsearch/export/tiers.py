@@ -2,7 +2,7 @@
 
 Annotations live on the source video's timeline in integer milliseconds, on tiers per query
 and per speaker track. Each hit gives one annotation over its gesture span on the tier
-``{query} — track N`` (:func:`hits_tier`, value ``#rank query (score)``) and one 1-frame
+``{query} — track N`` (:func:`hits_tier`, value :func:`hit_value`) and one 1-frame
 annotation per query word at its peak on ``{query} — track N — word peaks`` (:func:`peaks_tier`,
 value ``word strength``). An ELAN tier cannot hold overlapping annotations, so overlapping ones
 of one tier move to numbered extra tiers (``{query} — track N (2)``...).
@@ -47,6 +47,13 @@ def peaks_tier(query: str, track: int) -> str:
     return f"{hits_tier(query, track)} — word peaks"
 
 
+def hit_value(hit: Hit, label: str) -> str:
+    """A hit's annotation text: ``#rank query (score)``, with the speaking score where the clip has one
+    (``#rank query (score, speaking 0.97)``)."""
+    speaking = "" if hit.speaking is None else f", speaking {hit.speaking:.2f}"
+    return f"#{hit.rank} {label} ({hit.score:.3f}{speaking})"
+
+
 def participant(track: int) -> str:
     """The speaker a track's tiers belong to (ELAN's ``PARTICIPANT``): ``track N``."""
     return f"track {track}"
@@ -63,7 +70,7 @@ def annotations(query: str, hits: Sequence[Hit], with_peaks: bool = True) -> lis
         on_track = [h for h in hits if h.track == track]
         spans = [
             Annotation(
-                hits_tier(query, track), *_interval_ms(h.span_start_s, h.span_end_s), f"#{h.rank} {label} ({h.score:.3f})", h
+                hits_tier(query, track), *_interval_ms(h.span_start_s, h.span_end_s), hit_value(h, label), h
             )
             for h in on_track
         ]

@@ -295,6 +295,17 @@ def test_write_vtt_is_well_formed(video: Path, tmp_path: Path) -> None:
     assert cues[0][3] == "#1 take a walk (0.800)" and cues[0][4] == "take@0.60s walk@1.20s"
 
 
+def test_eaf_and_vtt_name_the_speaking_score_where_a_clip_has_one(video: Path, tmp_path: Path) -> None:
+    result = result_for(video)
+    result.hits[0] = replace(result.hits[0], speaking=0.966)
+    (vtt,) = write_vtt(result, tmp_path)
+    assert "#1 take a walk (0.800, speaking 0.97)" in vtt.read_text(encoding="utf-8")
+    assert "#2 take a walk (0.700)\n" in vtt.read_text(encoding="utf-8")  # no score: one person in view
+    (eaf,) = write_eaf(result, tmp_path)
+    values = [a.findtext("ANNOTATION_VALUE") for a in ET.parse(eaf).iter("ALIGNABLE_ANNOTATION")]
+    assert "#1 take a walk (0.800, speaking 0.97)" in values
+
+
 def test_vtt_cues_of_several_tracks_are_in_time_order(video: Path, tmp_path: Path) -> None:
     hits = [make_hit(video, 1, 1.0, (1.5, 2.5), (1.6, 2.0), track=1), make_hit(video, 2, 0.0, (0.2, 1.0), (0.4, 0.8))]
     (path,) = write_vtt(SearchResult(QUERY, "text", "seed1", hits), tmp_path)
