@@ -36,6 +36,7 @@ from gestsearch.ingest import VideoClips
 from gestsearch.models.checkpoint import read_checkpoint
 from gestsearch.progress import Progress, Update, silent
 from gestsearch.store import ClipRecord, VideoRecord
+from gestsearch.store.schema import vector_array, vectors_of
 from indexer.pipeline import (
     FILES_TASK,
     FRAMES_TASK,
@@ -242,7 +243,7 @@ def _encode(record: VideoRecord, result: VideoClips | None) -> pa.Table:
         "notes": result.notes if result is not None else [],
         "clips": [{f.name: getattr(c, f.name) for f in fields(ClipRecord) if f.name not in VECTOR_FIELDS} for c in clips],
     }
-    gesture = _vectors(np.stack([c.gesture for c in clips]) if clips else np.zeros((0, DIM)), pa.float32())
+    gesture = vector_array(np.stack([c.gesture for c in clips]) if clips else np.zeros((0, DIM)))
     has_content = np.array([c.content is not None for c in clips], dtype=bool)
     content = np.stack([c.content if c.content is not None else np.zeros(DIM) for c in clips]) if clips else np.zeros((0, DIM))
     frames = [np.asarray(c.frames) for c in clips]
@@ -252,8 +253,8 @@ def _encode(record: VideoRecord, result: VideoClips | None) -> pa.Table:
     return pa.table({
         "meta": pa.array([json.dumps(meta, default=_json_scalar)]),
         "gesture": _one_list(gesture),
-        "content": _one_list(_vectors(content, pa.float32(), mask=~has_content)),
-        "frames": _one_list(pa.ListArray.from_arrays(pa.array(frame_offsets), _vectors(all_frames, frame_type))),
+        "content": _one_list(vector_array(content, mask=~has_content)),
+        "frames": _one_list(pa.ListArray.from_arrays(pa.array(frame_offsets), vector_array(all_frames, dtype=frame_type))),
     })
 
 
@@ -264,32 +265,22 @@ def _decode(batch: pa.Table) -> Iterator[tuple[VideoRecord, VideoClips | None]]:
         if not meta["ok"]:
             yield record, None
             continue
-        gesture = _rows(batch.column("gesture")[i].values)
+        gesture = vectors_of(batch.column("gesture")[i].values)
         content_column = batch.column("content")[i].values
         present = content_column.is_valid().to_numpy(zero_copy_only=False)
-        content = iter(_rows(content_column))  # the rows with content only
+        content = iter(vectors_of(content_column))  # the rows with content only
         per_clip = batch.column("frames")[i].values
         clips = []
         for j, values in enumerate(meta["clips"]):
             values["words"] = [tuple(w) for w in values["words"]]
             clips.append(ClipRecord(**values, gesture=gesture[j], content=next(content) if present[j] else None,
-                                    frames=_rows(per_clip[j].values)))
+                                    frames=vectors_of(per_clip[j].values)))
         yield record, VideoClips(clips, record.n_tracks, meta["frames"], meta["notes"])
-
-
-def _vectors(rows: np.ndarray, dtype: pa.DataType, mask: np.ndarray | None = None) -> pa.FixedSizeListArray:
-    values = pa.array(np.ascontiguousarray(rows, dtype=dtype.to_pandas_dtype()).ravel(), type=dtype)
-    return pa.FixedSizeListArray.from_arrays(values, DIM, mask=None if mask is None else pa.array(mask))
 
 
 def _one_list(values: pa.Array) -> pa.ListArray:
     """``values`` as the one list of a one-row column."""
     return pa.ListArray.from_arrays(pa.array([0, len(values)], pa.int32()), values)
-
-
-def _rows(vectors: pa.FixedSizeListArray) -> np.ndarray:
-    """(n, 512) numpy of the non-null rows of a fixed-size-list array, in its own dtype."""
-    return vectors.flatten().to_numpy(zero_copy_only=False).reshape(-1, DIM)
 
 
 def _json_scalar(value: object) -> object:

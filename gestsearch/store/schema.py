@@ -130,9 +130,10 @@ def video_from_row(row: dict) -> VideoRecord:
     return VideoRecord(**{f.name: row[f.name] for f in fields(VideoRecord)} | {"path": loaded_path(row["path"])})
 
 
-def _vectors(rows: np.ndarray, mask: np.ndarray | None = None) -> pa.FixedSizeListArray:
-    """(n, 512) float32 → fixed-size-list array; ``mask`` marks null rows."""
-    flat = pa.array(np.ascontiguousarray(rows, dtype=np.float32).ravel())
+def vector_array(rows: np.ndarray, mask: np.ndarray | None = None, dtype: pa.DataType = pa.float32()) -> pa.FixedSizeListArray:
+    """(n, 512) rows → fixed-size-list array of ``dtype`` (the inverse of :func:`vectors_of`);
+    ``mask`` marks null rows."""
+    flat = pa.array(np.ascontiguousarray(rows, dtype=dtype.to_pandas_dtype()).ravel(), type=dtype)
     return pa.FixedSizeListArray.from_arrays(flat, DIM, mask=None if mask is None else pa.array(mask))
 
 
@@ -180,8 +181,8 @@ def clips_table(clips: list[ClipRecord], write_id: int, encoding: FrameEncoding,
         "start_frame": pa.array([c.start_frame for c in clips], pa.int32()),
         "end_frame": pa.array([c.end_frame for c in clips], pa.int32()),
         "n_frames": pa.array(n_frames),
-        "gesture": _vectors(normalise(np.stack([c.gesture for c in clips]))),
-        "content": _vectors(content, mask=~has_content),
+        "gesture": vector_array(normalise(np.stack([c.gesture for c in clips]))),
+        "content": vector_array(content, mask=~has_content),
         "frames": pa.ListArray.from_arrays(
             pa.array(offsets), pa.FixedSizeListArray.from_arrays(pa.array(frame_values.ravel()), DIM)
         ),
