@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gestsearch.constants import SPEAKING_TEMPERATURE
+from gestsearch.scoring import l2_normalize
 from gestsearch.store import ClipRecord
 
 
@@ -53,5 +54,5 @@ def _score(clip: ClipRecord, frames_of: dict[int, dict[int, np.ndarray]], temper
 
 
 def _cosine(content: np.ndarray, frames: np.ndarray) -> float:
-    pooled = frames.mean(axis=0)
-    return float(np.dot(content, pooled) / max(float(np.linalg.norm(content) * np.linalg.norm(pooled)), 1e-12))
+    """Cosine of ``content`` and the mean of ``frames`` (n, 512)."""
+    return float(l2_normalize(content) @ l2_normalize(frames.mean(axis=0)))
