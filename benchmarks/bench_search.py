@@ -30,10 +30,11 @@ import faiss
 import numpy as np
 import torch
 
-from gestsearch.scoring import coupling_scores, fuse, l2_normalize, word_peaks
+from gestsearch.scoring import coupling_scores, fuse, word_peaks
 from gestsearch.search.engine import distinct_moments
 from gestsearch.store import PackedFrames
 from gestsearch.store.schema import quantize
+from gestsearch.vectors import l2_normalize
 
 DIM = 512
 FRAMES = 75

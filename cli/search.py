@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from cli.options import JsonOpt, settings_options
-from cli.output import console, embedder_for, model_note, note, print_json, shown
+from cli.output import console, embedder_for, model_note, note, print_json, query_encoder_for, shown
 from gestsearch.config import Settings
 from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K, SPEAKING_THRESHOLD
 from gestsearch.results import SearchResult
@@ -77,8 +77,11 @@ def search(
 
         if like_video is None:  # only small models to run, as in `gestsearch serve` (gestsearch/runtime.py)
             runtime.set_threads(runtime.SMALL_MODEL_THREADS)
-        embedder = embedder_for(settings, gestsync_now=like_video is not None)
-        ann = AnnConfig(device=settings.torch_device())  # a GPU searches there
+        if audio is None and like_video is None:
+            embedder = query_encoder_for(settings)
+        else:
+            embedder = embedder_for(settings, gestsync_now=like_video is not None)
+        ann = AnnConfig(device=embedder.device)  # a GPU searches there
         with GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True, ann=ann) as store:
             searcher = Searcher(store, embedder, candidates, coupling_weight)
             if audio is not None:

@@ -20,6 +20,7 @@ from gestsearch.types import INFERENCE_BACKENDS, PRECISIONS, InferenceBackend, P
 
 DEFAULT_TEXT_MODEL = "FacebookAI/xlm-roberta-base"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")  # present where a CUDA GPU can be used
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,15 @@ class Settings:
         if self.batch_size is not None:
             return self.batch_size
         return CUDA_WINDOW_BATCH if device.startswith("cuda") else WINDOW_BATCH
+
+    def cpu_only(self) -> bool:
+        """Whether these settings run on the CPU, decided without importing torch: ``auto`` can
+        find a GPU only where NVIDIA's driver is loaded and ``CUDA_VISIBLE_DEVICES`` leaves one."""
+        if self.device != "auto":
+            return self.device == "cpu"
+        if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
+            return True
+        return not NVIDIA_DRIVER.exists()
 
     def torch_device(self) -> str:
         """The torch device to run on: ``auto`` is CUDA when a GPU is usable, else the CPU; asking

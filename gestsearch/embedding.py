@@ -6,10 +6,7 @@ Used by ``gestsearch embed``, the indexer, search and eval, so the three agree e
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -18,25 +15,23 @@ import torch
 from gestsearch import runtime
 from gestsearch.config import Settings
 from gestsearch.constants import SAMPLES_PER_FRAME, WINDOW_BATCH
-from gestsearch.errors import ConfigError, ModelInputError
+from gestsearch.errors import ModelInputError
 from gestsearch.features import log_mel
 from gestsearch.models import JEGAL, GestSync, load_gestsync, load_jegal
 from gestsearch.models.backend import autocast, configure_cuda, each_under, openvino_kernels, resolve_backend
-from gestsearch.models.checkpoint import file_sha256, read_checkpoint
+from gestsearch.models.checkpoint import read_checkpoint
 from gestsearch.models.gestsync import Kernels
+from gestsearch.models.identity import ModelInfo, fingerprint, resolve_checkpoints
+from gestsearch.models.subwords import SubwordTokenizer
 from gestsearch.types import CONTENT_MODALITIES, ContentModalities, Precision, check_choice
+from gestsearch.vectors import l2_normalize
+
+__all__ = ["Embedder", "ModelInfo", "fingerprint", "resolve_checkpoints"]
 
 
-def normalise(x: torch.Tensor | np.ndarray) -> np.ndarray:
-    """L2-normalise rows (eps 1e-12, like the released scripts) → float32 numpy."""
-    t = torch.nn.functional.normalize(torch.as_tensor(x, dtype=torch.float32), dim=-1)
-    return t.cpu().numpy()
-
-
-@dataclass
-class ModelInfo:
-    name: str  # shown to users: which model produced the vectors
-    fingerprint: str  # identifies the checkpoints; the index refuses to mix fingerprints
+def _normalised(x: torch.Tensor) -> np.ndarray:
+    """Model output rows L2-normalised (eps 1e-12, like the released scripts), as float32 numpy."""
+    return l2_normalize(x.float().cpu().numpy())
 
 
 class Embedder:
@@ -68,6 +63,15 @@ class Embedder:
         if not isinstance(self._gestsync, torch.nn.Module):
             self._gestsync = self._gestsync()
         return self._gestsync
+
+    @property
+    def device(self) -> str:
+        """Where the models run ("cpu", "cuda:0"...): search runs its ANN stage there too."""
+        return str(self.jegal.device)
+
+    @property
+    def tokenizer(self) -> SubwordTokenizer:
+        return self.jegal.backbone().tokenizer
 
     @property
     def kernels(self) -> Kernels:
@@ -107,7 +111,7 @@ class Embedder:
             device = str(self.jegal.device)
             gestures = each_under(lambda: autocast(device, self.precision), gestures)
         for out in gestures:
-            yield normalise(out)
+            yield _normalised(out)
 
     def gestures(self, frame_chunks: Iterable[np.ndarray]) -> np.ndarray:
         parts = list(self.gesture_stream(frame_chunks))
@@ -142,39 +146,4 @@ class Embedder:
                 mel=mel,
                 word_boundaries=[list(b) for b in boundaries] if use_audio else None,
             )
-        return normalise(out)
-
-
-def resolve_checkpoints(settings: Settings) -> tuple[Path, Path, str, str]:
-    """(gestsync.pth, jegal.pth, text model, display name): the configured checkpoints, else the
-    bundled demo model."""
-    if settings.gestsync and settings.jegal:
-        text = Path(settings.text_model).name if Path(settings.text_model).is_dir() else settings.text_model
-        return settings.gestsync, settings.jegal, settings.text_model, f"{settings.gestsync.name} + {settings.jegal.name} + {text}"
-    if settings.gestsync or settings.jegal:
-        raise ConfigError("give both --gestsync and --jegal (or neither, for the bundled demo model)")
-    from gestsearch.assets import bundled_model
-
-    return (*bundled_model(), "bundled tiny demo model (trained on the synthetic corpus)")
-
-
-_FINGERPRINTS: dict[tuple, str] = {}
-
-
-def fingerprint(gestsync: Path, jegal: Path, text_model: str) -> str:
-    """16 hex digits identifying the weights (file contents) and the text model."""
-    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in (gestsync, jegal)) + (text_model,)
-    if key not in _FINGERPRINTS:
-        text_id = _text_model_id(text_model)
-        digest = hashlib.sha256(f"{file_sha256(gestsync)}:{file_sha256(jegal)}:{text_id}".encode())
-        _FINGERPRINTS[key] = digest.hexdigest()[:16]
-    return _FINGERPRINTS[key]
-
-
-def _text_model_id(text_model: str) -> str:
-    """A local text model is identified by its weight files, a hub model by its id."""
-    path = Path(text_model)
-    if not path.is_dir():
-        return text_model
-    weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin"))
-    return ",".join(file_sha256(p) for p in weights) or text_model
+        return _normalised(out)

@@ -6,15 +6,18 @@
   threads than the quota allows only adds waits.
 * The small per-query models (the text encoder and JEGAL's content heads) run on one thread: a
   phrase is too little work to share, and when other processes keep the cores busy two threads
-  made them 8–50× slower than one (benchmarks/README.md).
+  made them 8–50× slower than one (benchmarks/README.md). The same holds for numpy's BLAS, which
+  runs stage 2's scoring and the numpy text encoder: 100 ms against 2–8 ms for a phrase with two
+  OpenBLAS threads on busy cores.
 
-Nothing here imports torch at module import time.
+Nothing here imports torch: a text query answered by the numpy encoder never loads it.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,10 +98,16 @@ def limit_threads() -> int:
 
 
 def set_threads(threads: int) -> None:
-    """Run torch on ``threads`` threads from now on (a query server, a worker process of a pool)."""
-    import torch
+    """Run torch and numpy's BLAS on ``threads`` threads from now on (a query server, a one-off
+    query, a worker process of a pool). torch, when it is not imported yet, takes the count from
+    ``OMP_NUM_THREADS`` at its import."""
+    from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(threads)
+    threadpool_limits(threads, user_api="blas")
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 @contextmanager

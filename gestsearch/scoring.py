@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from gestsearch.constants import SPOTTING_TEMPERATURE
 from gestsearch.errors import ConfigError
@@ -20,12 +19,6 @@ from gestsearch.store.records import PackedFrames
 
 DEFAULT_COUPLING_WEIGHT = 0.5  # chosen on held-out evaluation data: see docs/scoring.md
 _BLOCK_FRAMES = 256  # frame vectors converted to float32 at a time (512 KB)
-
-
-def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows of ``x`` divided by their L2 norm (floored at ``eps``, like torch's F.normalize); float32."""
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
 def coupling_score(words: np.ndarray, frames: np.ndarray) -> float:
@@ -58,18 +51,18 @@ def frame_similarities(words: np.ndarray, frames: PackedFrames) -> np.ndarray:
 
     The codes are converted to float32 ``_BLOCK_FRAMES`` at a time into one reused block that
     stays in cache: converting all of them at once allocates F × 512 float32 per query, and the
-    page faults of that allocation cost more than the arithmetic. Words × block (rather than
-    block × words) because MKL's GEMM is several times slower with a skinny right-hand side.
+    page faults of that allocation cost more than the arithmetic. numpy's BLAS, not torch's: the
+    same speed or better for these shapes (15 µs against 36 µs for 4 words × 256 frames on this
+    machine kind), and a text query then runs without importing torch.
     """
-    weights = torch.from_numpy(np.array(words, dtype=np.float32))  # (W, D); a copy: inputs may be read-only
+    weights = np.array(words, dtype=np.float32)  # (W, D); a copy: inputs may be read-only
     codes = frames.codes
     out = np.empty((len(weights), len(codes)), dtype=np.float32)
     block = np.empty((min(_BLOCK_FRAMES, len(codes)), codes.shape[1]), dtype=np.float32)
-    block_t, out_t = torch.from_numpy(block), torch.from_numpy(out)
     for first in range(0, len(codes), _BLOCK_FRAMES):
         n = min(_BLOCK_FRAMES, len(codes) - first)
         np.copyto(block[:n], codes[first : first + n], casting="unsafe")
-        torch.mm(weights, block_t[:n].T, out=out_t[:, first : first + n])
+        np.matmul(weights, block[:n].T, out=out[:, first : first + n])
     if frames.scales is not None:
         out *= frames.scales[None, :]
     return out

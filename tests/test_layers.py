@@ -14,7 +14,7 @@ PACKAGES = ("gestsearch", "indexer", "cli")  # lowest first: each may import onl
 
 # Lowest first. A module may import modules of its own layer or of lower ones.
 LAYERS = (
-    ("constants", "text", "errors", "types", "atomic", "progress", "results", "filters"),  # leaves: numbers, text, errors, modes, records
+    ("constants", "text", "errors", "types", "atomic", "progress", "results", "filters", "vectors"),  # leaves: numbers, text, errors, modes, records, vector maths
     ("client",),  # HTTP to a server: results only, no models
     ("config", "assets", "runtime"),  # settings, the bundled model, the thread policy
     ("media", "synth"),  # media files in and out

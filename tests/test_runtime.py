@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,22 @@ def test_limit_threads_caps_and_never_raises():
         assert runtime.limit_threads() == runtime.usable_cores() == torch.get_num_threads()
     finally:
         runtime.set_threads(before)
+
+
+def test_set_threads_limits_numpy_blas_and_a_torch_imported_later():
+    """A query process sets one thread before it knows whether torch will be needed: numpy's BLAS
+    follows at once, torch at its import (through OMP_NUM_THREADS)."""
+    code = (
+        "import sys, numpy\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from gestsearch import runtime\n"
+        "runtime.set_threads(1)\n"
+        "assert 'torch' not in sys.modules\n"
+        "blas = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "import torch\n"
+        "print(blas, torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    blas, torch_threads = out.stdout.rsplit(" ", 1)
+    assert set(json.loads(blas)) == {1} and int(torch_threads) == 1

@@ -15,7 +15,6 @@ from gestsearch.scoring import (
     coupling_scores,
     fuse,
     gesture_span,
-    l2_normalize,
     score_map,
     span_seconds,
     word_frame_attention,
@@ -23,6 +22,7 @@ from gestsearch.scoring import (
 )
 from gestsearch.store import PackedFrames
 from gestsearch.store.schema import quantize
+from gestsearch.vectors import l2_normalize
 
 
 def unit(rng: np.random.Generator, *shape: int) -> np.ndarray:

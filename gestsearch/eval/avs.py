@@ -46,7 +46,7 @@ import numpy as np
 
 from gestsearch.atomic import atomic_path
 from gestsearch.constants import ASD_PEOPLE, FPS, SAMPLES_PER_FRAME, SPOT_FRAME_MARGIN, SPOT_THRESHOLD
-from gestsearch.embedding import Embedder, normalise
+from gestsearch.embedding import Embedder
 from gestsearch.errors import EvalError, GestsearchError, TrackNotFound
 from gestsearch.eval.metrics import (
     asd_correct,
@@ -64,6 +64,7 @@ from gestsearch.scoring import DEFAULT_COUPLING_WEIGHT, coupling_scores, fuse
 from gestsearch.search.engine import DEFAULT_CANDIDATES, Query, Searcher
 from gestsearch.store import ClipRecord, GestureStore, content_hash, exact_search
 from gestsearch.types import CONTENT_MODALITIES, ContentModalities, ManifestKind, check_choice
+from gestsearch.vectors import l2_normalize
 
 NO_MEDIA = "no media file"
 MIN_RELIABLE_CLIPS = 30  # below this, reports carry a caveat
@@ -83,11 +84,11 @@ class Gallery:
 
     def pooled_gestures(self) -> np.ndarray:
         """(N, 512) normalised time-means of the clips' frame vectors, as the official scripts pool."""
-        return np.stack([normalise(x.mean(0)) for x in self.gestures])
+        return np.stack([l2_normalize(x.mean(0)) for x in self.gestures])
 
     def pooled_content(self) -> np.ndarray:
         """(N, 512) normalised means of the clips' word vectors."""
-        return np.stack([normalise(x.mean(0)) for x in self.content])
+        return np.stack([l2_normalize(x.mean(0)) for x in self.content])
 
     def report_fields(self, csv_path: Path, modalities: ContentModalities, embedder: Embedder) -> dict:
         """The :class:`EvalReport` fields every benchmark's report shares."""

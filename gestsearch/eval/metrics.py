@@ -20,7 +20,8 @@ import numpy as np
 
 from gestsearch.constants import SPOT_FRAME_MARGIN, SPOT_THRESHOLD, SPOTTING_TEMPERATURE
 from gestsearch.errors import EvalError
-from gestsearch.scoring import l2_normalize, word_frame_attention
+from gestsearch.scoring import word_frame_attention
+from gestsearch.vectors import l2_normalize
 
 RETRIEVAL_KS = (1, 5, 10, 25, 50)
 OFFICIAL_KS = (5, 10, 25, 50)  # the paper's report: [R5, R10, R25, R50, MR]

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from gestsearch.constants import SPEAKING_TEMPERATURE
-from gestsearch.scoring import l2_normalize
 from gestsearch.store import ClipRecord
+from gestsearch.vectors import l2_normalize
 
 
 def speaking_scores(clips: Sequence[ClipRecord], temperature: float = SPEAKING_TEMPERATURE) -> list[float | None]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gestsearch.constants import FPS, SAMPLES_PER_FRAME
-from gestsearch.embedding import Embedder, normalise
+from gestsearch.embedding import Embedder
 from gestsearch.errors import GestsearchError, TranscriptError
 from gestsearch.ingest.spans import ClipPolicy, Span, phrase_spans, window_spans
 from gestsearch.ingest.speaking import speaking_scores
@@ -24,6 +24,7 @@ from gestsearch.media.masking import PREFETCH_CHUNKS
 from gestsearch.progress import Progress, Update, silent
 from gestsearch.store import ClipRecord, VideoRecord, clip_id_for, covered_frames, video_id_for
 from gestsearch.types import Boundary, TrackMode
+from gestsearch.vectors import l2_normalize
 
 FRAMES_TASK = "frames"  # the progress task embed_video advances, one unit per embedded frame
 MAX_WORDS_PER_SECOND = 8  # fast speech is 4-5 words a second
@@ -81,7 +82,7 @@ def clip_record(
         end_s=(last + 1) / FPS,
         start_frame=first,
         end_frame=last,
-        gesture=normalise(frames.mean(0)),
+        gesture=l2_normalize(frames.mean(0)),
         frames=frames.astype(np.float16),
         content=content,
         words=[tuple(w) for w in words],
@@ -172,7 +173,7 @@ def _clip(
         relative = [(w, s - span.start_frame, e - span.start_frame) for w, s, e in span.words]
         segment = None if audio is None else audio[span.start_frame * SAMPLES_PER_FRAME : (span.end_frame + 1) * SAMPLES_PER_FRAME]
         modalities = "ta" if segment is not None and len(segment) > 0 else "t"
-        content = normalise(embedder.content(words, segment, relative, modalities).mean(0))
+        content = l2_normalize(embedder.content(words, segment, relative, modalities).mean(0))
         display = {(w.word, w.start_frame): w.display for w in transcript.words} if transcript else {}
         text = " ".join(display.get((w, s), w) for w, s, _ in span.words)
     return clip_record(video, track.index, span.start_frame, span.end_frame, frames, content, span.words, text)

@@ -2,60 +2,39 @@
 
 >>> gestsync = load_gestsync("gestsync.pth")
 >>> jegal = load_jegal("jegal.pth", text_backbone="FacebookAI/xlm-roberta-base")
+
+Names are imported on first use: the torch-free parts of this package (key maps, checkpoint
+reading, the tokenizer, the numpy text encoder) serve cold text queries that never import torch.
 """
 
 from __future__ import annotations
 
-import os
+import importlib
+from typing import TYPE_CHECKING
 
-import torch
-
-from gestsearch.config import DEFAULT_TEXT_MODEL
-from gestsearch.models.checkpoint import GESTSYNC_KEYS, JEGAL_KEYS, load_official_state, read_checkpoint, save_official
-from gestsearch.models.config import PAPER, PRESETS, TINY, GestSyncConfig, JegalConfig, ModelPreset
-from gestsearch.models.gestsync import GestSync
-from gestsearch.models.jegal import JEGAL
-from gestsearch.models.text import TextBackbone
-
+_SOURCES = {
+    "GestSync": "gestsync", "JEGAL": "jegal", "TextBackbone": "text",
+    "ModelPreset": "config", "GestSyncConfig": "config", "JegalConfig": "config", "PAPER": "config", "TINY": "config",
+    "PRESETS": "config", "GESTSYNC_KEYS": "checkpoint", "JEGAL_KEYS": "checkpoint",
+    "load_gestsync": "loading", "load_jegal": "loading", "save_gestsync": "loading", "save_jegal": "loading",
+}
 __all__ = [
     "GestSync", "JEGAL", "TextBackbone", "ModelPreset", "GestSyncConfig", "JegalConfig", "PAPER", "TINY", "PRESETS",
-    "load_gestsync", "load_jegal", "save_gestsync", "save_jegal",
+    "GESTSYNC_KEYS", "JEGAL_KEYS", "load_gestsync", "load_jegal", "save_gestsync", "save_jegal",
 ]
 
-
-def _preset(data: dict) -> ModelPreset:
-    meta = data.get("gestsearch")
-    return ModelPreset.from_dict(meta["preset"]) if isinstance(meta, dict) and "preset" in meta else PAPER
-
-
-def load_gestsync(path: str | os.PathLike, device: str | torch.device = "cpu") -> GestSync:
-    """Load an official (or gestsearch-written) GestSync checkpoint, strictly, in eval mode."""
-    data = read_checkpoint(path)
-    model = GestSync(_preset(data).gestsync)
-    load_official_state(model, data["state_dict"], GESTSYNC_KEYS, path)
-    return model.eval().to(device)
+if TYPE_CHECKING:
+    from gestsearch.models.checkpoint import GESTSYNC_KEYS, JEGAL_KEYS
+    from gestsearch.models.config import PAPER, PRESETS, TINY, GestSyncConfig, JegalConfig, ModelPreset
+    from gestsearch.models.gestsync import GestSync
+    from gestsearch.models.jegal import JEGAL
+    from gestsearch.models.loading import load_gestsync, load_jegal, save_gestsync, save_jegal
+    from gestsearch.models.text import TextBackbone
 
 
-def load_jegal(
-    path: str | os.PathLike,
-    text_backbone: TextBackbone | str | os.PathLike | None = DEFAULT_TEXT_MODEL,
-    device: str | torch.device = "cpu",
-) -> JEGAL:
-    """Load a JEGAL checkpoint strictly, in eval mode.
-
-    ``text_backbone``: a loaded ``TextBackbone``, or a Hugging Face id / local directory that is
-    loaded on first text use (gesture-only work never loads it).
-    """
-    data = read_checkpoint(path)
-    model = JEGAL(_preset(data).jegal)
-    load_official_state(model, data["state_dict"], JEGAL_KEYS, path)
-    model.text_backbone = str(text_backbone) if isinstance(text_backbone, os.PathLike) else text_backbone
-    return model.eval().to(device)
-
-
-def save_gestsync(model: GestSync, path: str | os.PathLike, preset: ModelPreset | None = None) -> None:
-    save_official(model, GESTSYNC_KEYS, path, {"gestsearch": {"preset": preset.to_dict()}} if preset else None)
-
-
-def save_jegal(model: JEGAL, path: str | os.PathLike, preset: ModelPreset | None = None) -> None:
-    save_official(model, JEGAL_KEYS, path, {"gestsearch": {"preset": preset.to_dict()}} if preset else None)
+def __getattr__(name: str):
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)
+    globals()[name] = value
+    return value

@@ -4,22 +4,33 @@ Official files are ``torch.save({"state_dict": {"module." + key: tensor}})`` wit
 code's parameter names. Our modules use their own names; ``KeyMap`` translates both ways.
 Files written by gestsearch (fine-tuned or tiny models) use the same format, plus a
 ``"gestsearch"`` entry with the model preset (plain types, safe under ``weights_only``).
+
+torch is imported by the functions that build modules, not by this module: the key maps, the
+hashing and :func:`read_arrays` serve the cold text query, which runs without torch
+(``gestsearch.models.numpy_text``).
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import pickle
 import re
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+import numpy as np
 
 from gestsearch.atomic import atomic_path
 from gestsearch.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 class KeyMap:
@@ -118,6 +129,8 @@ JEGAL_KEYS = KeyMap(
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """Load an official-format file safely (``weights_only``: a checkpoint never runs code)."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
@@ -137,6 +150,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
 def load_official_state(model: nn.Module, state: dict[str, torch.Tensor], keymap: KeyMap, path: object) -> None:
     """Strictly load official-named weights (``module.`` prefix optional) into ``model``."""
+    import torch
+
     ours = {keymap.to_ours(k.removeprefix("module.")): v for k, v in state.items()}
     expected = model.state_dict()
     missing = [k for k in expected if k not in ours]
@@ -159,6 +174,8 @@ def load_official_state(model: nn.Module, state: dict[str, torch.Tensor], keymap
 
 def save_official(model: nn.Module, keymap: KeyMap, path: str | os.PathLike, extra: dict | None = None) -> None:
     """Write ``model`` in the official format, atomically (temp file + rename)."""
+    import torch
+
     state = {"module." + keymap.to_official(k): v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         torch.save({"state_dict": state, **(extra or {})}, tmp)
@@ -170,3 +187,100 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# -- reading without torch -------------------------------------------------------------------
+class UnsupportedCheckpoint(CheckpointError):
+    """A checkpoint :func:`read_arrays` cannot read (not torch's zip format, or objects other than
+    tensors and plain containers); ``torch.load`` may still read it."""
+
+
+_STORAGE_DTYPES = {
+    "FloatStorage": np.float32, "HalfStorage": np.float16, "DoubleStorage": np.float64, "LongStorage": np.int64,
+    "IntStorage": np.int32, "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_, "BFloat16Storage": np.uint16,  # bfloat16: the high half of a float32
+}
+
+
+@dataclass(frozen=True)
+class StoredTensor:
+    """A tensor of a ``torch.save`` file, read from the zip only when :meth:`array` is called."""
+
+    archive: zipfile.ZipFile
+    entry: str  # the zip member holding its storage
+    storage: str  # torch's storage class name
+    offset: int  # in elements
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+
+    def array(self) -> np.ndarray:
+        """The tensor as a new numpy array; bfloat16 and float16 become float32."""
+        dtype = np.dtype(_STORAGE_DTYPES[self.storage])
+        data = np.frombuffer(self.archive.read(self.entry), dtype)
+        strides = tuple(s * dtype.itemsize for s in self.stride)
+        out = np.lib.stride_tricks.as_strided(data[self.offset :], self.shape, strides).copy()
+        if self.storage == "BFloat16Storage":
+            return (out.astype(np.uint32) << 16).view(np.float32)
+        return out.astype(np.float32) if out.dtype == np.float16 else out
+
+
+class _LazyUnpickler(pickle.Unpickler):
+    """``weights_only``'s allow-list: containers and tensors; each tensor a :class:`StoredTensor`."""
+
+    def __init__(self, file, archive: zipfile.ZipFile, prefix: str):
+        super().__init__(file)
+        self.archive, self.prefix = archive, prefix
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return self._tensor
+        if (module, name) == ("torch._utils", "_rebuild_parameter"):
+            return lambda data, requires_grad, hooks: data
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return name
+        raise UnsupportedCheckpoint(f"holds {module}.{name}, which only torch.load reads")
+
+    def persistent_load(self, pid):
+        _, storage, key, _, _ = pid  # ("storage", class name, key, location, numel)
+        return storage, f"{self.prefix}/data/{key}"
+
+    def _tensor(self, storage, offset, shape, stride, *_) -> StoredTensor:
+        name, entry = storage
+        return StoredTensor(self.archive, entry, name, offset, tuple(shape), tuple(stride))
+
+
+def read_arrays(
+    path: str | os.PathLike, wanted: Callable[[str], bool] = lambda key: True
+) -> tuple[dict[str, np.ndarray], dict]:
+    """An official-format checkpoint without torch: its state dict as numpy arrays, only the entries
+    whose key (as in the file, ``module.`` prefix removed) ``wanted`` accepts, and the file's other
+    entries (plain data, such as gestsearch's preset).
+
+    The same allow-list as :func:`read_checkpoint`'s ``weights_only``; what it does not cover is an
+    :class:`UnsupportedCheckpoint` (the torch path can then say what is wrong).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [name for name in archive.namelist() if name.endswith("/data.pkl")]
+            if len(pickles) != 1:
+                raise UnsupportedCheckpoint(f"{path}: not torch's zip format")
+            with archive.open(pickles[0]) as f:
+                data = _LazyUnpickler(f, archive, pickles[0].rpartition("/")[0]).load()
+            state = data.get("state_dict") if isinstance(data, dict) else None
+            if not isinstance(state, dict):
+                raise CheckpointError(f"{path}: no 'state_dict' entry; not a GestSync/JEGAL checkpoint")
+            out = {}
+            for key, value in state.items():
+                key = key.removeprefix("module.")
+                if wanted(key):
+                    if not isinstance(value, StoredTensor):
+                        raise UnsupportedCheckpoint(f"{path}: {key} is not a tensor")
+                    out[key] = value.array()
+            return out, {k: v for k, v in data.items() if k != "state_dict"}
+    except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as e:
+        raise UnsupportedCheckpoint(f"{path}: not readable without torch ({type(e).__name__})") from e

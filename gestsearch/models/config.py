@@ -91,3 +91,9 @@ TINY = ModelPreset(
 )
 
 PRESETS = {p.name: p for p in (PAPER, TINY)}
+
+
+def preset_of(checkpoint: dict) -> ModelPreset:
+    """The preset a checkpoint file's ``"gestsearch"`` entry names; official files have none: paper."""
+    meta = checkpoint.get("gestsearch")
+    return ModelPreset.from_dict(meta["preset"]) if isinstance(meta, dict) and "preset" in meta else PAPER

@@ -165,14 +165,8 @@ class JEGAL(nn.Module):
         return self.text_backbone
 
     def text_words(self, words: list[str]) -> torch.Tensor:
-        """Words of one phrase → (W, word_dim): subword vectors averaged per word.
-
-        Word w averages the subwords from its start to the next word's start; the last word
-        runs to the end of the sequence (including ``</s>``), as in the released code. A word
-        split as '▁' + pieces yields an extra start that shifts the following words, and the
-        surplus starts still cut the last word short (also as released; the weights were
-        trained that way).
-        """
+        """Words of one phrase → (W, word_dim): subword vectors averaged per word
+        (:meth:`~gestsearch.models.subwords.TokenBatch.word_spans` says which)."""
         return self.text_words_batch([words])[0]
 
     def text_words_batch(self, phrases: list[list[str]]) -> torch.Tensor:
@@ -180,13 +174,7 @@ class JEGAL(nn.Module):
         (padding never reaches a word); rows past a phrase's length are zero. Differentiable."""
         sub = self.backbone().encode(phrases)
         hidden = self.text(sub.hidden, sub.mask)  # (B, L, word_dim)
-        spans = []
-        for words, starts, length in zip(phrases, sub.word_starts, sub.lengths):
-            if len(starts) < len(words):
-                raise ModelInputError(f"the text model found only {len(starts)} word starts in {len(words)} words")
-            bounds = starts + [length]
-            spans.append(list(zip(bounds[: len(words)], bounds[1 : len(words) + 1])))
-        return span_means(hidden, spans)
+        return span_means(hidden, sub.tokens.word_spans(phrases))
 
     def speech_words(self, mel: torch.Tensor, boundaries: Sequence[WordBoundary]) -> torch.Tensor:
         """(T', 80) log-mel + word boundaries → (W, word_dim).

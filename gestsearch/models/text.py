@@ -2,8 +2,9 @@
 
 It reads a Hugging Face model directory (``config.json``, ``model.safetensors`` or
 ``pytorch_model.bin``, ``tokenizer.json``) without the ``transformers`` package, whose import
-alone costs a cold query about 1.5 s: the tokenizer runs on the ``tokenizers`` library, and the
-encoder is the XLM-R module below, with ``XLMRobertaModel``'s state-dict keys. Indexing, search,
+alone costs a cold query about 1.5 s: the tokenizer (``gestsearch.models.subwords``) runs on the
+``tokenizers`` library, and the encoder is the XLM-R module below, with ``XLMRobertaModel``'s
+state-dict keys. Indexing, search,
 eval and training all run this one module; tests/models/test_text_backbone.py checks that it
 gives transformers' tokens and hidden states.
 """
@@ -12,52 +13,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gestsearch.atomic import atomic_path, write_text
-from gestsearch.errors import CheckpointError, ModelInputError
-
-SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}  # XLM-R's
+from gestsearch.errors import CheckpointError
+from gestsearch.models.subwords import SubwordTokenizer, TokenBatch, XLMRobertaConfig, text_key
 
 
 # -- encoder -----------------------------------------------------------------------------------
-@dataclass
-class XLMRobertaConfig:
-    """The fields of a ``config.json`` the encoder uses; defaults as in transformers."""
-
-    vocab_size: int = 250002
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    layer_norm_eps: float = 1e-12
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
-    initializer_range: float = 0.02
-    pad_token_id: int = 1
-    bos_token_id: int = 0
-    eos_token_id: int = 2
-    order_free: bool = False  # the position table is zero and stays so (gestsearch.train.tokenizer)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> XLMRobertaConfig:
-        for key, supported in (("hidden_act", "gelu"), ("position_embedding_type", "absolute")):
-            if data.get(key, supported) != supported:
-                raise CheckpointError(f"text model: {key} {data[key]!r} is not supported (only {supported!r})")
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"architectures": ["XLMRobertaModel"], "model_type": "xlm-roberta", "hidden_act": "gelu", **asdict(self)}
-
-
 class XLMRobertaEmbeddings(nn.Module):
     def __init__(self, config: XLMRobertaConfig):
         super().__init__()
@@ -181,76 +149,8 @@ class XLMRobertaModel(nn.Module):
 
 
 def hf_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A transformers XLM-R state dict (``XLMRobertaModel`` or the hub's masked-LM checkpoint) in
-    this module's keys: the ``roberta.`` prefix off; the pooler, LM head and position-id buffer
-    dropped (unused for hidden states); old ``LayerNorm.gamma/beta`` names renamed."""
-    out = {}
-    for key, value in state.items():
-        key = key.removeprefix("roberta.")
-        if key.startswith(("pooler.", "lm_head.")) or key == "embeddings.position_ids":
-            continue
-        out[key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")] = value
-    return out
-
-
-# -- tokenizer ---------------------------------------------------------------------------------
-class SubwordTokenizer:
-    """A fast tokenizer (``tokenizer.json``, run by the ``tokenizers`` library) with XLM-R's special
-    tokens; calls and token-id names as in transformers."""
-
-    def __init__(self, core, special_tokens: dict[str, str] | None = None, model_max_length: int | None = None):
-        self.core = core  # tokenizers.Tokenizer
-        self.core.no_padding()  # padding and truncation are per call, as in transformers
-        self.core.no_truncation()
-        self.special_tokens = {**SPECIAL_TOKENS, **(special_tokens or {})}
-        self.model_max_length = model_max_length
-        ids = {name: core.token_to_id(token) for name, token in self.special_tokens.items()}
-        if None in ids.values():
-            missing = [self.special_tokens[name] for name, i in ids.items() if i is None]
-            raise CheckpointError(f"the tokenizer has no {', '.join(missing)} token")
-        self.bos_token_id, self.eos_token_id = ids["bos_token"], ids["eos_token"]
-        self.pad_token_id, self.unk_token_id = ids["pad_token"], ids["unk_token"]
-
-    @classmethod
-    def from_dir(cls, directory: Path) -> SubwordTokenizer:
-        from tokenizers import Tokenizer
-
-        if not (directory / "tokenizer.json").is_file():
-            raise CheckpointError(f"{directory}: no tokenizer.json (a fast tokenizer is needed for word offsets)")
-        config_file = directory / "tokenizer_config.json"
-        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
-        # transformers writes a special token as a string or as {"content": ...}
-        specials = {name: (config[name]["content"] if isinstance(config[name], dict) else config[name])
-                    for name in SPECIAL_TOKENS if config.get(name)}
-        return cls(Tokenizer.from_file(str(directory / "tokenizer.json")), specials, config.get("model_max_length"))
-
-    def __len__(self) -> int:
-        return self.core.get_vocab_size(with_added_tokens=True)
-
-    def __call__(self, text: str | list[str], add_special_tokens: bool = True, is_split_into_words: bool = False) -> dict[str, list]:
-        """One text, or one phrase given as words: its ``input_ids`` and ``offset_mapping``."""
-        enc = self.core.encode(text, is_pretokenized=is_split_into_words, add_special_tokens=add_special_tokens)
-        return {"input_ids": enc.ids, "offset_mapping": enc.offsets}
-
-    def batch(self, phrases: list[list[str]]) -> tuple[torch.Tensor, torch.Tensor, list[list[tuple[int, int]]]]:
-        """Phrases given as words, with special tokens, padded at the end to the longest: ids (B, L),
-        attention mask (B, L) and per phrase each token's offsets within its word."""
-        encodings = self.core.encode_batch(phrases, is_pretokenized=True)
-        width = max(len(e.ids) for e in encodings)
-        ids = torch.full((len(encodings), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(encodings), width), dtype=torch.long)
-        for row, e in enumerate(encodings):
-            ids[row, : len(e.ids)] = torch.tensor(e.ids, dtype=torch.long)
-            mask[row, : len(e.ids)] = 1
-        return ids, mask, [e.offsets for e in encodings]
-
-    def save(self, directory: Path) -> None:
-        with atomic_path(directory / "tokenizer.json") as tmp:
-            self.core.save(str(tmp))
-        config = {"tokenizer_class": "PreTrainedTokenizerFast", **self.special_tokens}  # a name transformers 4 and 5 know
-        if self.model_max_length is not None:
-            config["model_max_length"] = self.model_max_length
-        write_text(directory / "tokenizer_config.json", json.dumps(config, indent=2) + "\n")
+    """A transformers XLM-R state dict in this module's keys (:func:`~gestsearch.models.subwords.text_key`)."""
+    return {ours: value for key, value in state.items() if (ours := text_key(key)) is not None}
 
 
 # -- backbone ----------------------------------------------------------------------------------
@@ -265,8 +165,7 @@ class Subwords:
 class SubwordBatch:
     hidden: torch.Tensor  # (B, L, hidden) backbone output, padded to the longest phrase
     mask: torch.Tensor  # (B, L) attention mask
-    word_starts: list[list[int]]  # per phrase, as in ``Subwords``
-    lengths: list[int]  # tokens per phrase (<s> and </s> included)
+    tokens: TokenBatch  # what the tokenizer made of the phrases
 
 
 class TextBackbone:
@@ -280,7 +179,6 @@ class TextBackbone:
         self.tokenizer = tokenizer
         self.model = model.eval()
         self.name = name
-        self.special_ids = {tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id}
         self.max_tokens = model.config.max_position_embeddings - 2
 
     @classmethod
@@ -291,7 +189,7 @@ class TextBackbone:
             if not directory.is_dir():
                 directory = _hub_snapshot(name)
             tokenizer = SubwordTokenizer.from_dir(directory)
-            config = XLMRobertaConfig.from_dict(json.loads((directory / "config.json").read_text()))
+            config = XLMRobertaConfig.from_dir(directory)
             model = XLMRobertaModel(config)
             model.load_state_dict(hf_state_dict(_read_weights(directory)))
         except (OSError, ValueError, RuntimeError, CheckpointError) as e:
@@ -318,24 +216,17 @@ class TextBackbone:
     def subwords(self, words: list[str]) -> Subwords:
         """Encode one phrase given as words (the released code splits the text on single spaces)."""
         batch = self.encode([words])
-        return Subwords(batch.hidden, batch.mask, batch.word_starts[0])
+        return Subwords(batch.hidden, batch.mask, batch.tokens.word_starts[0])
 
     def encode(self, phrases: list[list[str]]) -> SubwordBatch:
         """Encode phrases together, padded to the longest; differentiable (training runs it with grad).
 
         Padding is masked, so each phrase gets the same vectors as when it is encoded alone.
         """
-        ids, mask, offsets = self.tokenizer.batch(phrases)
-        lengths = mask.sum(1).tolist()
-        if max(lengths) > self.max_tokens:
-            raise ModelInputError(f"phrase is too long for the text model ({max(lengths)} tokens, max {self.max_tokens})")
-        starts = [
-            [i for i, (tok, (begin, _)) in enumerate(zip(row, spans)) if begin == 0 and tok not in self.special_ids]
-            for row, spans in zip(ids.tolist(), offsets)
-        ]
-        mask = mask.to(self.device)
-        hidden = self.model(ids.to(self.device), mask)
-        return SubwordBatch(hidden, mask, starts, lengths)
+        tokens = self.tokenizer.batch(phrases, self.max_tokens)
+        mask = torch.from_numpy(tokens.mask).to(self.device)
+        hidden = self.model(torch.from_numpy(tokens.ids).to(self.device), mask)
+        return SubwordBatch(hidden, mask, tokens)
 
 
 def _hub_snapshot(repo_id: str) -> Path:

@@ -13,14 +13,14 @@ so there is no word-level stage 2 in that direction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K, FPS, SAMPLE_RATE
-from gestsearch.embedding import Embedder, normalise
 from gestsearch.errors import QueryError
 from gestsearch.filters import ClipFilter
 from gestsearch.media import normalise_word
@@ -35,13 +35,38 @@ from gestsearch.scoring import (
     word_peaks,
 )
 from gestsearch.store import ClipSummary, GestureStore
-from gestsearch.types import QueryMode
+from gestsearch.types import ContentModalities, QueryMode
+from gestsearch.vectors import l2_normalize
+
+if TYPE_CHECKING:
+    from gestsearch.models.identity import ModelInfo
+    from gestsearch.models.subwords import SubwordTokenizer
 
 MAX_QUERY_WORDS = 64
 MERGE_OVERLAP = 0.5  # share of the shorter clip two clips of a track must share to be one moment
 MIN_AUDIO_S = 0.3
 MAX_AUDIO_S = 30.0
 SILENCE_RMS = 1e-3  # full scale = 1.0
+
+
+class QueryEncoder(Protocol):
+    """What search asks of the models: ``gestsearch.embedding.Embedder``, or for text queries the
+    torch-free ``gestsearch.models.numpy_text.NumpyTextEncoder``."""
+
+    info: ModelInfo
+
+    @property
+    def device(self) -> str: ...
+
+    @property
+    def tokenizer(self) -> SubwordTokenizer: ...
+
+    def content(
+        self, words: Sequence[str] | None = None, audio: np.ndarray | None = None,
+        boundaries: Sequence[Sequence] | None = None, modalities: ContentModalities = "ta",
+    ) -> np.ndarray: ...
+
+    def gestures(self, frame_chunks: Iterable[np.ndarray]) -> np.ndarray: ...
 
 
 @dataclass
@@ -66,7 +91,7 @@ class Searcher:
     def __init__(
         self,
         store: GestureStore,
-        embedder: Embedder,
+        embedder: QueryEncoder,
         candidates: int = DEFAULT_CANDIDATES,
         coupling_weight: float | None = None,
     ):
@@ -130,7 +155,7 @@ class Searcher:
             raise QueryError(f"no clip with id {clip_id} in the index")
         clip = clips[0]
         label = f"gestures of clip {clip_id} ({Path(clip.path).name} {clip.start_s:.2f}-{clip.end_s:.2f} s)"
-        return Query(label, "gesture", [], normalise(clip.frames.astype(np.float32)), exclude=clip.clip_id)
+        return Query(label, "gesture", [], l2_normalize(clip.frames.astype(np.float32)), exclude=clip.clip_id)
 
     def gesture_query_from_video(self, path: Path, start_s: float, end_s: float, track: int = 0) -> Query:
         """The gestures of speaker ``track`` of a video between ``start_s`` and ``end_s`` (seconds)."""
@@ -154,8 +179,7 @@ class Searcher:
     def _unknown(self, words: list[str]) -> set[str]:
         """The words the text model cannot spell without its unknown token: every such word would
         get one vector shared with all the others, so they are left out rather than matched."""
-        tokenizer = self.embedder.jegal.backbone().tokenizer
-        return {w for w in words if tokenizer.unk_token_id in tokenizer(w, add_special_tokens=False)["input_ids"]}
+        return self.embedder.tokenizer.unknown(words)
 
     # -- ranking ---------------------------------------------------------------------------
     def search(self, query: Query, k: int = DEFAULT_K, where: ClipFilter | None = None) -> Ranked:
@@ -168,7 +192,7 @@ class Searcher:
 
     def _search(self, query: Query, k: int, where: ClipFilter | None) -> Ranked:
         among = self.store.matching_clip_ids(where) if where is not None and where.active else None
-        pooled = normalise(query.vectors.mean(0))
+        pooled = l2_normalize(query.vectors.mean(0))
         if query.mode == "gesture":
             return self._gesture_to_speech(query, pooled, k, among)
         n = min(max(self.candidates, k), self.store.clip_count() if among is None else len(among))
@@ -202,7 +226,7 @@ class Searcher:
         clips = self.store.clips_by_ids([clip_id])
         if not clips:
             raise QueryError(f"no clip with id {clip_id} in the index")
-        pooled = float(normalise(query.vectors.mean(0)) @ clips[0].gesture)
+        pooled = float(l2_normalize(query.vectors.mean(0)) @ clips[0].gesture)
         frames = clips[0].frames.astype(np.float32)
         coupling = coupling_scores(query.vectors, [frames])
         final = float(fuse(np.array([pooled], np.float32), coupling, self.coupling_weight)[0])

@@ -79,7 +79,7 @@ def create_app(settings: Settings, token: str | None = None, embedder: Embedder 
     ``token``: when set, every API and media request must carry it (``Authorization: Bearer``,
     the ``gestsearch_token`` cookie, or ``?token=``)."""
     embedder = embedder or Embedder.from_settings(settings)
-    ann = AnnConfig(device=settings.torch_device())  # a GPU searches there
+    ann = AnnConfig(device=embedder.device)  # a GPU searches there
     store = GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True, ann=ann)
     state = ServiceState(settings, embedder, store, token, CutCache(cache_dir or default_cache_dir()))
     @asynccontextmanager

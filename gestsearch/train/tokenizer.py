@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from gestsearch.models.text import SubwordTokenizer, XLMRobertaConfig, XLMRobertaModel
+from gestsearch.models.subwords import SubwordTokenizer, XLMRobertaConfig
+from gestsearch.models.text import XLMRobertaModel
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
 HIDDEN, LAYERS, HEADS, INTERMEDIATE = 128, 1, 4, 256

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from gestsearch.embedding import Embedder, ModelInfo, normalise
+from gestsearch.embedding import Embedder, ModelInfo
 from gestsearch.errors import ConfigError, ModelInputError
 from gestsearch.models import JEGAL, TINY, GestSync, ModelPreset, TextBackbone, load_gestsync, load_jegal, save_gestsync
 from gestsearch.train import CacheEvent, EpochMetrics, PretrainEpoch, PretrainStep, StepEvent, TrainConfig, train
@@ -21,6 +21,7 @@ from gestsearch.train.network import TrainingModel
 from gestsearch.train.tokenizer import build_word_tokenizer, is_order_free, new_text_model
 from gestsearch.train.trainer import MIN_WARMUP_STEPS, TRUNK_SEED, _lr_factor, warmup_steps
 from gestsearch.train.validate import embed
+from gestsearch.vectors import l2_normalize
 
 pytestmark = pytest.mark.slow  # models, real media or a whole pipeline: see `make test-fast`
 
@@ -117,8 +118,8 @@ def test_checkpoints_reload_and_embed_like_training(run_a, corpus):
     features = featurise(clip, gestsync, blocks=2)
     model = TrainingModel(gestsync, jegal, jegal.backbone(), frozen_blocks=2)
     emb = embed(model, [features])
-    np.testing.assert_allclose(normalise(emb.gestures[0]), gestures, atol=2e-3)
-    np.testing.assert_allclose(normalise(emb.content[0]), content, atol=2e-3)
+    np.testing.assert_allclose(l2_normalize(emb.gestures[0]), gestures, atol=2e-3)
+    np.testing.assert_allclose(l2_normalize(emb.content[0]), content, atol=2e-3)
 
 
 def test_interrupted_run_resumes_to_the_same_weights(run_a, corpus, config, tmp_path):
