@@ -3,7 +3,7 @@
 Each run is a fresh process: ``python -c "from cli.main import main; main()" search PHRASE --db INDEX
 --json`` started in a source tree (the tree's own ``cli`` and ``gestsearch`` come first on the
 path), timed from start to exit. The index holds ``--clips`` store-only synthetic clips with the
-bundled model's fingerprint (no media), so the query runs the whole text path: tokenizer, text
+bundled model's fingerprint (no media), optimized as `gestsearch index` leaves it, so the query runs the whole text path: tokenizer, text
 encoder and JEGAL text head, FAISS stage 1, the store read of the candidates and re-ranking.
 
 Measured side by side, round robin (so a change of machine load hits every variant alike):
@@ -49,6 +49,7 @@ db, clips, per_video = Path(sys.argv[1]), int(sys.argv[2]), 50
 with GestureStore.open(db, fingerprint=fingerprint(*bundled_model()), create=True) as store:
     for v in range(0, clips, per_video):
         store.add_video(*synthetic_video(db.parent / f"video{v // per_video:04d}.mp4", store.fingerprint, min(per_video, clips - v)))
+    store.optimize()  # as `gestsearch index` leaves an index: fragments compacted, FAISS sidecar saved
 """
 
 

@@ -113,6 +113,12 @@ class Settings:
         return self.device
 
 
+def cache_dir() -> Path:
+    """gestsearch's folder in the user's cache (``$XDG_CACHE_HOME``, else ``~/.cache``): files
+    that can always be made again (mp4 cuts, file digests)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gestsearch"
+
+
 def _config_path(given: Path | None) -> tuple[Path | None, bool]:
     """The config file to read and whether the user named it (then it must exist)."""
     if given is not None:

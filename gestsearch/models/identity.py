@@ -6,13 +6,19 @@ and the torch ``Embedder`` name the same model the same way.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from gestsearch.config import Settings
+from gestsearch.atomic import write_json
+from gestsearch.config import Settings, cache_dir
 from gestsearch.errors import ConfigError
 from gestsearch.models.checkpoint import file_sha256
+
+DIGESTS_FILE = "sha256.json"  # in gestsearch's cache folder: {resolved path: [size, mtime_ns, inode, sha256]}
+DIGESTS_KEPT = 64  # files remembered (the most recently hashed)
 
 
 @dataclass
@@ -42,7 +48,7 @@ def fingerprint(gestsync: Path, jegal: Path, text_model: str) -> str:
     key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in (gestsync, jegal)) + (text_model,)
     if key not in _FINGERPRINTS:
         text_id = _text_model_id(text_model)
-        digest = hashlib.sha256(f"{file_sha256(gestsync)}:{file_sha256(jegal)}:{text_id}".encode())
+        digest = hashlib.sha256(f"{file_digest(gestsync)}:{file_digest(jegal)}:{text_id}".encode())
         _FINGERPRINTS[key] = digest.hexdigest()[:16]
     return _FINGERPRINTS[key]
 
@@ -53,4 +59,28 @@ def _text_model_id(text_model: str) -> str:
     if not path.is_dir():
         return text_model
     weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin"))
-    return ",".join(file_sha256(p) for p in weights) or text_model
+    return ",".join(file_digest(p) for p in weights) or text_model
+
+
+def file_digest(path: Path) -> str:
+    """``file_sha256(path)``, remembered across processes in the user's cache: the official
+    checkpoints and XLM-R base are about 1.4 GB to hash, most of a second on every cold query.
+    An entry holds only while the file keeps its size, modification time and inode; a cache that
+    cannot be read or written is a cache miss, never an error."""
+    stat = path.stat()
+    key, stamp = str(path.resolve()), [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+    file = cache_dir() / DIGESTS_FILE
+    try:
+        known = json.loads(file.read_text())
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    entry = known.get(key)
+    if isinstance(entry, list) and entry[:3] == stamp and len(entry) == 4:
+        return entry[3]
+    digest = file_sha256(path)
+    known.pop(key, None)
+    known[key] = [*stamp, digest]
+    with contextlib.suppress(OSError):
+        write_json(file, dict(list(known.items())[-DIGESTS_KEPT:]), indent=None)
+    return digest

@@ -9,10 +9,10 @@ link to something else after indexing is refused.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from pathlib import Path
 
+from gestsearch.config import cache_dir
 from gestsearch.constants import FPS
 from gestsearch.errors import QueryError
 from gestsearch.media.cut import cut_clip
@@ -76,5 +76,4 @@ class CutCache:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "gestsearch" / "cuts"
+    return cache_dir() / "cuts"

@@ -136,3 +136,19 @@ def embedder_for_bundled():
     from gestsearch.embedding import Embedder
 
     return Embedder.from_settings(Settings(), gestsync_now=False)
+
+
+def test_file_digests_are_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    from gestsearch.models import identity
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"a" * 1000)
+    hashed = []
+    monkeypatch.setattr(identity, "file_sha256", lambda p: hashed.append(p) or f"digest-{Path(p).read_bytes()[:1]}")
+    assert identity.file_digest(weights) == identity.file_digest(weights) == "digest-b'a'"
+    assert len(hashed) == 1  # the second call, as a later process would, read the cache
+    weights.write_bytes(b"b" * 1000)  # same size, new contents and modification time
+    assert identity.file_digest(weights) == "digest-b'b'" and len(hashed) == 2
+    (tmp_path / "cache" / "gestsearch" / identity.DIGESTS_FILE).write_text("{not json")
+    assert identity.file_digest(weights) == "digest-b'b'" and len(hashed) == 3  # a damaged cache is a miss
