@@ -7,8 +7,10 @@ bundled model's fingerprint (no media), optimized as `gestsearch index` leaves i
 encoder and JEGAL text head, FAISS stage 1, the store read of the candidates and re-ranking.
 
 Measured side by side, round robin (so a change of machine load hits every variant alike):
-- ``import torch``: the floor no text query can go under;
+- ``import torch``: what the numpy text path saves (it was the floor of a text query before);
 - ``import torch, lancedb, transformers``: the imports the query path had before lazy loading;
+- ``import lancedb`` and ``import gestsearch.store``: LanceDB with its REST namespace client, and
+  without it (the store imports LanceDB through ``gestsearch/store/lancedb_import.py``);
 - ``search (this tree)``;
 - ``search (baseline)`` with ``--baseline DIR``: the same command in another checkout, e.g.
   ``git worktree add /tmp/gs-base HEAD`` (remove it afterwards: ``git worktree remove /tmp/gs-base``).
@@ -92,6 +94,9 @@ def measure(args: argparse.Namespace, work: Path, env: dict[str, str]) -> list[d
     variants = {
         "import torch": ([sys.executable, "-c", "import torch"], REPO),
         "import torch, lancedb, transformers": ([sys.executable, "-c", "import torch, lancedb, transformers"], REPO),
+        # LanceDB with and without its REST namespace client (gestsearch/store/lancedb_import.py)
+        "import lancedb": ([sys.executable, "-c", "import lancedb"], REPO),
+        "import gestsearch.store": ([sys.executable, "-c", "import gestsearch.store"], REPO),
     }
     for name, tree in trees.items():
         db = work / name.replace(" ", "_") / "index.lance"

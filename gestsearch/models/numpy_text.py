@@ -13,6 +13,7 @@ GestSync or the speech CNN and run on torch.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -160,7 +161,7 @@ class NumpyTextEncoder:
         read_arrays(gestsync, lambda key: False)  # GestSync is not run, but a bad file still fails first
         directory = Path(text_model).expanduser()
         if not directory.is_dir():
-            raise UnsupportedCheckpoint(f"text model {text_model!r} is not a local directory")
+            directory = downloaded_snapshot(text_model)
         try:
             tokenizer = SubwordTokenizer.from_dir(directory)
             backbone = NumpyXLMR.from_dir(directory)
@@ -195,6 +196,21 @@ class NumpyTextEncoder:
 
     def gestures(self, frame_chunks: Iterable[np.ndarray]) -> np.ndarray:
         raise ModelInputError("the numpy text encoder does not run GestSync; gesture queries run on torch")
+
+
+def downloaded_snapshot(repo_id: str) -> Path:
+    """The local copy of a hub model that is already downloaded, found without ``huggingface_hub``
+    (the hub cache's layout: ``models--ORG--NAME/refs/main`` names the snapshot folder);
+    :class:`UnsupportedCheckpoint` when there is none, and torch's loader downloads it."""
+    hub = os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub"
+    repo = Path(hub) / f"models--{repo_id.replace('/', '--')}"
+    try:
+        snapshot = repo / "snapshots" / (repo / "refs" / "main").read_text().strip()
+    except OSError:
+        snapshot = None
+    if snapshot is None or not snapshot.is_dir():
+        raise UnsupportedCheckpoint(f"text model {repo_id!r} is not downloaded")
+    return snapshot
 
 
 def _content_head_shapes(config: JegalConfig) -> dict[str, tuple[int, ...]]:

@@ -102,9 +102,24 @@ def test_text_only(seeded_settings):
         encoder.content(["two words"])
 
 
-def test_files_it_does_not_read_are_left_to_torch(seeded_checkpoints, tmp_path):
+def test_a_downloaded_hub_model_is_found_in_the_hub_cache(seeded_settings, seeded_checkpoints, tmp_path, monkeypatch):
+    repo = tmp_path / "hub" / "models--someone--tiny-xlmr"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    for f in Path(seeded_checkpoints["text"]).iterdir():
+        (snapshot / f.name).write_bytes(f.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    hub = Settings(gestsync=seeded_settings.gestsync, jegal=seeded_settings.jegal, text_model="someone/tiny-xlmr")
+    words = S1.split()
+    np.testing.assert_array_equal(NumpyTextEncoder.from_settings(hub).embed(words), NumpyTextEncoder.from_settings(seeded_settings).embed(words))
+
+
+def test_files_it_does_not_read_are_left_to_torch(seeded_checkpoints, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     hub = Settings(gestsync=seeded_checkpoints["gestsync"], jegal=seeded_checkpoints["jegal"], text_model="FacebookAI/xlm-roberta-base")
-    with pytest.raises(UnsupportedCheckpoint):
+    with pytest.raises(UnsupportedCheckpoint, match="not downloaded"):
         NumpyTextEncoder.from_settings(hub)
     bin_only = tmp_path / "bin_only"
     bin_only.mkdir()
