@@ -44,6 +44,20 @@ def test_cuda_without_a_gpu_is_an_error_and_auto_falls_back(monkeypatch):
         Settings.load(device="cuda").torch_device()
 
 
+def test_cpu_only_is_decided_without_torch(tmp_path, monkeypatch):
+    from gestsearch import config
+
+    driver = tmp_path / "nvidia-version"
+    monkeypatch.setattr(config, "NVIDIA_DRIVER", driver)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert Settings.load(device="cpu").cpu_only() and not Settings.load(device="cuda:1").cpu_only()
+    assert Settings.load(device="auto").cpu_only()  # no NVIDIA driver: no GPU to find
+    driver.write_text("NVRM version: 570")
+    assert not Settings.load(device="auto").cpu_only()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert Settings.load(device="auto").cpu_only()
+
+
 def test_default_config_location(tmp_path, monkeypatch):
     (tmp_path / "gestsearch").mkdir()
     (tmp_path / "gestsearch" / "config.toml").write_text('db = "~/archive.lance"\n')
