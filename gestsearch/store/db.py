@@ -320,8 +320,9 @@ class GestureStore:
 
         ``query``: (512,) or (Q, 512), normalised here. ``column``: "gesture", or "content" (only
         clips with speech + transcript have one). ``backend``: "faiss" (the sidecar; exact up to
-        50k clips, IVF beyond, IVF-PQ with its candidates re-scored exactly beyond 200k: the scores
-        are exact cosines in every case) or "lance" (LanceDB's own vector search, e.g. for object storage).
+        50k clips, IVF beyond, IVF-PQ beyond 200k with its candidates re-scored exactly from a copy
+        of their vectors beside it, ``ann.ExactCopy``: the scores are exact cosines in every case)
+        or "lance" (LanceDB's own vector search, e.g. for object storage).
         ``among``: clip ids (e.g. :meth:`matching_clip_ids`) to search instead of the whole index.
         Returns ids int64 (Q, k) and scores float32 (Q, k), best first; when fewer than k clips
         match, the rest is id -1 with score -inf.
