@@ -32,20 +32,22 @@ USED = ["tokenizers", "safetensors", "faiss", "lancedb"]
 # Runs the CLI in a fresh interpreter, then reports what it imported and how many GestSync
 # networks exist (the class is imported here, after the search, if the search did not).
 PROBE = """
-import gc, json, sys
+import gc, json, os, sys
 watched = {name.split(".")[0] for name in json.loads(sys.argv.pop())}
+exit_at_once = os._exit
+
+def report(code):
+    loaded = sorted(name for name in sys.modules if name.split(".")[0] in watched)
+    from gestsearch.models.gestsync import GestSync
+    networks = sum(isinstance(o, GestSync) for o in gc.get_objects())
+    print(json.dumps({"code": code, "loaded": loaded, "gestsync_networks": networks}), file=sys.stderr)  # the real stderr: fd 2 is quieted
+    sys.stderr.flush()
+    exit_at_once(code)
+
+os._exit = report  # the search ends the process at once (cli/main.py): report just before
 from cli.main import main
 sys.argv = ["gestsearch", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as e:
-    code = e.code or 0
-else:
-    code = 0
-loaded = sorted(name for name in sys.modules if name.split(".")[0] in watched)
-from gestsearch.models.gestsync import GestSync
-networks = sum(isinstance(o, GestSync) for o in gc.get_objects())
-print(json.dumps({"code": code, "loaded": loaded, "gestsync_networks": networks}), file=sys.stderr)  # the real stderr: fd 2 is quieted
+main()
 """
 
 
