@@ -5,6 +5,7 @@ Commands parse, call the library (or the indexer) and print; nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Annotated
@@ -58,8 +59,9 @@ def main() -> None:
         app()
     except SystemExit as done:
         if EXIT_AT_ONCE & set(sys.argv[1:2]) and isinstance(done.code, (int, type(None))):
-            sys.stdout.flush()
-            sys.stderr.flush()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError):  # a reader that has gone (`| head`) takes no more
+                    stream.flush()
             os._exit(done.code or 0)
         raise
 
