@@ -19,7 +19,6 @@ from gestsearch.embedding import Embedder, ModelInfo
 from gestsearch.errors import ConfigError, GestsearchError
 from gestsearch.ingest import ClipPolicy, VideoClips, embed_video, video_record
 from gestsearch.media import probe
-from gestsearch.media.masking import PREFETCH_CHUNKS
 from gestsearch.progress import Progress, ProgressEvent, Update, silent
 from gestsearch.store import GestureStore, VideoRecord, content_hash, video_id_for
 from gestsearch.types import TrackMode
@@ -53,7 +52,7 @@ class EmbedOptions:
     policy: ClipPolicy = ClipPolicy()
     chunk_frames: int = 64
     asr_model: str | None = None
-    prefetch: int = PREFETCH_CHUNKS
+    prefetch: int | None = None  # None: gestsearch.ingest.video.default_prefetch
 
 
 @dataclass(frozen=True)
@@ -184,13 +183,14 @@ def index_folder(
     chunk_frames: int = 64,
     asr_model: str | None = None,
     progress: Progress | None = None,
-    prefetch: int = PREFETCH_CHUNKS,
+    prefetch: int | None = None,
 ) -> IndexSummary:
     """Index every video under ``folder`` into the index at ``db`` (created when missing).
 
     ``folder`` may also be one video, or a text file listing videos (paths and URIs, see
     :mod:`indexer.sources`). ``prefetch``: chunks of frames decoded and masked ahead of the
-    models, in a background thread (0: in this thread; see :func:`gestsearch.media.iter_track_frames`).
+    models, in a background thread (0: in this thread; None: when a core is left for it, see
+:func:`gestsearch.ingest.video.default_prefetch`).
 
     ``progress`` sees two tasks: :data:`FILES_TASK` (files done, the current name as info) and
     :data:`FRAMES_TASK` (frames embedded, of the frames the files to embed hold).

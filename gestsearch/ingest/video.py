@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gestsearch import runtime
 from gestsearch.constants import FPS, SAMPLES_PER_FRAME
 from gestsearch.embedding import Embedder
 from gestsearch.errors import GestsearchError, TranscriptError
@@ -90,6 +91,15 @@ def clip_record(
     )
 
 
+def default_prefetch(embedder: Embedder) -> int:
+    """Chunks to decode and mask ahead of the models: :data:`PREFETCH_CHUNKS` when a core is left
+    for it (the models run on a GPU, or on fewer threads than the process has cores), else none.
+    With every core running the models, the background thread only competes with them: on 2 idle
+    cores it made indexing 0.87× as fast (benchmarks/README.md, "Pipelining")."""
+    spare_core = embedder.device != "cpu" or embedder.threads < runtime.usable_cores()
+    return PREFETCH_CHUNKS if spare_core else 0
+
+
 def embed_video(
     path: Path,
     record: VideoRecord,
@@ -99,16 +109,18 @@ def embed_video(
     chunk_frames: int = 64,
     asr_model: str | None = None,
     progress: Progress | None = None,
-    prefetch: int = PREFETCH_CHUNKS,
+    prefetch: int | None = None,
 ) -> VideoClips:
     """All clips of one video: per speaker track, gesture frames and (with speech) content, and
     with two or more tracks each clip's speaking score (:mod:`gestsearch.ingest.speaking`).
 
     ``progress`` sees :data:`FRAMES_TASK` events: the frames embedded so far, of all the tracks'
     frames (known once the tracks are found; a frame in two people's tracks counts twice).
-    ``prefetch``: chunks decoded and masked ahead of the models (:func:`~gestsearch.media.iter_track_frames`).
+    ``prefetch``: chunks decoded and masked ahead of the models (:func:`~gestsearch.media.iter_track_frames`);
+    None: :func:`default_prefetch`.
     """
     progress = progress or silent
+    prefetch = default_prefetch(embedder) if prefetch is None else prefetch
     audio = load_audio(path)
     transcript = load_transcript(path, audio, asr_model)
     notes = _check_words(path, transcript, probe(path).n_frames)

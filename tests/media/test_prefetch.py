@@ -107,3 +107,19 @@ def test_media_errors_keep_their_type_through_the_thread(tmp_path):
     with pytest.raises(MediaError, match="broken.mp4"):
         next(iter_track_frames(bad, Track(0, 0, 10, None)))
     assert producer_threads() == []
+
+
+@pytest.mark.parametrize("device, threads, expected", [("cpu", "all", 0), ("cpu", 1, "ahead"), ("cuda:0", "all", "ahead")])
+def test_frames_are_read_ahead_only_with_a_core_to_spare(device, threads, expected):
+    """On 2 idle cores, a background decoder beside models on both cores made indexing slower."""
+    from types import SimpleNamespace
+
+    from gestsearch import runtime
+    from gestsearch.ingest.video import default_prefetch
+    from gestsearch.media.masking import PREFETCH_CHUNKS
+
+    cores = runtime.usable_cores()
+    if threads == 1 and cores == 1:
+        pytest.skip("one core: nothing to spare")
+    embedder = SimpleNamespace(device=device, threads=cores if threads == "all" else threads)
+    assert default_prefetch(embedder) == (PREFETCH_CHUNKS if expected == "ahead" else 0)
