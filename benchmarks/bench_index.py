@@ -9,7 +9,7 @@ masking, GestSync, JEGAL, LanceDB + FAISS writes) and bytes on disk per second o
 
 ``--pipelining`` instead indexes the archive with the paper-size model twice per round,
 alternating decode + face masking in the indexing thread (``prefetch=0``, the baseline) and in
-a background thread one chunk ahead (``prefetch=1``, the default), with one embedder (same
+a background thread one chunk ahead (``prefetch=1``, the default when a core is left for it), with one embedder (same
 backend and threads) and an untimed warm-up; it prints frames/s of each and their ratio, with the
 load average before and after each pass.
 
