@@ -17,6 +17,7 @@ from torch import nn
 from gestsearch.errors import ModelInputError
 from gestsearch.models.config import JegalConfig
 from gestsearch.models.layers import MLP, ConvBlock, PreNormEncoder, SinusoidalPositions
+from gestsearch.models.subwords import check_words
 from gestsearch.models.text import TextBackbone
 
 WordBoundary = Sequence  # [word, start_frame, end_frame], 25 fps, inclusive
@@ -228,8 +229,7 @@ class JEGAL(nn.Module):
         if (mel is None) != (word_boundaries is None):
             raise ModelInputError("audio content needs both mel and word_boundaries")
         if words is not None:
-            if not words or any(w.split() != [w] for w in words):
-                raise ModelInputError("words must be a non-empty list of non-empty words without spaces")
+            check_words(words)
             if word_boundaries is not None and len(words) != len(word_boundaries):
                 raise ModelInputError(f"{len(words)} words but {len(word_boundaries)} word boundaries")
         audio = text = None

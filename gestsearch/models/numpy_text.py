@@ -24,7 +24,7 @@ from gestsearch.errors import CheckpointError, ModelInputError
 from gestsearch.models.checkpoint import JEGAL_KEYS, UnsupportedCheckpoint, read_arrays
 from gestsearch.models.config import JegalConfig, preset_of
 from gestsearch.models.identity import ModelInfo, fingerprint, resolve_checkpoints
-from gestsearch.models.subwords import SubwordTokenizer, XLMRobertaConfig, text_key
+from gestsearch.models.subwords import SubwordTokenizer, XLMRobertaConfig, check_words, text_key
 from gestsearch.types import ContentModalities
 from gestsearch.vectors import l2_normalize
 
@@ -186,8 +186,7 @@ class NumpyTextEncoder:
 
     def embed(self, words: Sequence[str]) -> np.ndarray:
         """(W, 512) content embeddings, not normalised: ``JEGAL.embed_content(words=...)``."""
-        if not words or any(w.split() != [w] for w in words):
-            raise ModelInputError("words must be a non-empty list of non-empty words without spaces")
+        check_words(words)
         phrase = [list(words)]
         tokens = self.tokenizer.batch(phrase, self.max_tokens)
         hidden = self.heads.encoder(self.backbone(tokens.ids[0]))  # (L, word_dim)

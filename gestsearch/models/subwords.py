@@ -8,6 +8,7 @@ The torch encoder (``gestsearch.models.text``) and the numpy one that answers co
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,12 @@ class XLMRobertaConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"architectures": ["XLMRobertaModel"], "model_type": "xlm-roberta", "hidden_act": "gelu", **asdict(self)}
+
+
+def check_words(words: Sequence[str]) -> None:
+    """A phrase given as words, as the text path takes it: at least one, each without spaces."""
+    if not words or any(w.split() != [w] for w in words):
+        raise ModelInputError("words must be a non-empty list of non-empty words without spaces")
 
 
 def text_key(key: str) -> str | None:
