@@ -58,7 +58,8 @@ def main() -> None:
     try:
         app()
     except SystemExit as done:
-        if EXIT_AT_ONCE & set(sys.argv[1:2]) and isinstance(done.code, (int, type(None))):
+        command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)  # after --verbose, the app's one option
+        if command in EXIT_AT_ONCE and isinstance(done.code, (int, type(None))):
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(OSError):  # a reader that has gone (`| head`) takes no more
                     stream.flush()
