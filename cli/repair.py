@@ -35,6 +35,8 @@ def _print(report: RepairReport) -> None:
     _say(f"index at {path}: [bold]repaired[/]")
     for table in report.tables.values():
         _say(f"  {table.name} table: {_table_line(table)}")
+    if report.frames_error:
+        _say(f"  frame files: {report.frames_error}; their videos' clips removed")
     if report.ann_rebuilt:
         why = f" ({shown(report.ann_error)})" if report.ann_error else ""
         _say(f"  FAISS sidecar: rebuilt{why}")

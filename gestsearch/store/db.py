@@ -2,7 +2,7 @@
 
 ``GestureStore`` is the one entry point; the pieces it delegates to are
 meta.py (directory layout, meta file, making an index), writer.py (the crash-safe commit
-protocol), snapshot.py (lock-free consistent reads, LanceDB vector search), ann.py (the FAISS
+protocol), framefiles.py (the frame vectors, in a file per commit), snapshot.py (lock-free consistent reads, LanceDB vector search), ann.py (the FAISS
 sidecar) and info.py (what ``info`` reports).
 """
 
@@ -25,6 +25,7 @@ from gestsearch.errors import QueryError, StoreError
 from gestsearch.filters import ClipFilter
 from gestsearch.store.ann import AnnConfig, AnnIndex, AnnSidecar, exact_search
 from gestsearch.store.failures import guarded, storage_errors
+from gestsearch.store.framefiles import FRAMES_DIR, FrameFiles
 from gestsearch.store.info import IndexInfo
 from gestsearch.store.lock import READ_LOCK_NAME, ReadLocks, WriterLock
 from gestsearch.store.meta import ANN_DIR, check_new_index_place, exists, no_index, open_meta
@@ -41,11 +42,8 @@ from gestsearch.store.schema import (
     CLIPS,
     VIDEOS,
     clips_from_arrow,
-    frame_columns,
-    frame_encoding,
     has_speaking,
     normalise,
-    packed_frames,
     sql_str,
     summaries_from_arrow,
     summary_columns,
@@ -85,8 +83,11 @@ class GestureStore:
         self._meta = meta
         self._videos = db.open_table(VIDEOS)
         self._clips = db.open_table(CLIPS)
-        self._writer = None if lock is None else IndexWriter(path, meta["fingerprint"], self._videos, self._clips, lock)
-        self._snapshots = Snapshots(path, db, self._videos, self._clips)
+        self._frame_files = FrameFiles(path / FRAMES_DIR, meta["frames"])
+        self._writer = None if lock is None else IndexWriter(
+            path, meta["fingerprint"], self._videos, self._clips, lock, self._frame_files
+        )
+        self._snapshots = Snapshots(path, db, self._videos, self._clips, self._frame_files)
         self._sidecar = AnnSidecar(path / ANN_DIR, ann)
         self._read_locks = ReadLocks(path)
         self._clip_count: tuple[Versions, int] | None = None
@@ -149,6 +150,7 @@ class GestureStore:
     def close(self) -> None:
         """Release the writer lock (if held). The object must not be used afterwards."""
         self._read_locks.close()
+        self._frame_files.close()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -170,7 +172,7 @@ class GestureStore:
     @property
     def frame_encoding(self) -> FrameEncoding:
         """How this index stores frame vectors."""
-        return frame_encoding(self._clips.schema.names)
+        return self._meta["frames"]
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -247,7 +249,7 @@ class GestureStore:
             return []
         snapshot = self._snapshots.take()
         rows = snapshot.rows_by_ids(np.unique(ids), list(snapshot.columns))
-        by_id = {clip.clip_id: clip for clip in clips_from_arrow(rows)}
+        by_id = {clip.clip_id: clip for clip in clips_from_arrow(rows, snapshot.frames_of(rows))}
         return [by_id[i] for i in ids.tolist() if i in by_id]
 
     @reads
@@ -257,16 +259,17 @@ class GestureStore:
         pooled vectors nor the words, and leaves the rows where they are: putting 300
         candidates' frames in the caller's order would copy them once more."""
         snapshot = self._snapshots.take()
-        columns = ["write_id", *summary_columns(snapshot.columns), *frame_columns(frame_encoding(snapshot.columns))]
+        columns = ["write_id", *summary_columns(snapshot.columns), *snapshot.frame_columns]
         rows = snapshot.rows_by_ids(np.unique(np.asarray(list(ids), dtype=np.int64)), columns)
-        return summaries_from_arrow(rows), packed_frames(rows)
+        return summaries_from_arrow(rows), snapshot.frames_of(rows)
 
     @reads
     def clips_of_video(self, path: str | Path) -> list[ClipRecord]:
         """The visible clips of the video at ``path``, by start frame (none when it is not indexed)."""
         where = f"video_id = {sql_str(video_id_for(path))}"
         snapshot = self._snapshots.take()
-        clips = clips_from_arrow(snapshot.rows(list(snapshot.columns), where))
+        rows = snapshot.rows(list(snapshot.columns), where)
+        clips = clips_from_arrow(rows, snapshot.frames_of(rows))
         return sorted(clips, key=lambda c: (c.start_frame, c.track))
 
     @reads
@@ -285,8 +288,9 @@ class GestureStore:
         """Every visible clip, read ``batch`` rows at a time from one snapshot (for eval, brute force)."""
         with storage_errors(self.path), self._read_locks.hold():
             snapshot = self._snapshots.take()
-            for rows in snapshot.clips.search().to_batches(batch):
-                yield from clips_from_arrow(snapshot.visible(pa.Table.from_batches([rows])))
+            for batch_rows in snapshot.clips.search().to_batches(batch):
+                rows = snapshot.visible(pa.Table.from_batches([batch_rows]))
+                yield from clips_from_arrow(rows, snapshot.frames_of(rows))
 
     # ---------------------------------------------------------------- search
 

@@ -4,7 +4,9 @@ Directory layout of an index at PATH::
 
     PATH/gestsearch.json   fingerprint of the models that made the vectors, format, frame encoding, creation time
     PATH/videos.lance      one row per video file (indexed or failed)
-    PATH/clips.lance       one row per clip: pooled vectors, per-frame vectors, words, text
+    PATH/clips.lance       one row per clip: pooled vectors, words, text, where its frame vectors are
+    PATH/frames/           per-frame vectors, one file per committed video (see framefiles.py; in
+                           clips.lance before format 4)
     PATH/ann/              FAISS sidecar (see ann.py), rebuilt from the tables when missing or stale
     PATH/write.lock        held (flock) by the one writer
     PATH/read.lock         held shared (flock) by readers during each read (see lock.py)
@@ -22,15 +24,17 @@ import lancedb
 from gestsearch.atomic import is_temporary, write_json
 from gestsearch.constants import DIM
 from gestsearch.errors import FingerprintMismatch, StoreError
+from gestsearch.store.framefiles import FRAMES_DIR
 from gestsearch.store.lock import LOCK_NAME, READ_LOCK_NAME
 from gestsearch.store.records import now_iso
 from gestsearch.store.schema import CLIPS, VIDEOS, VIDEOS_SCHEMA, clips_schema
 from gestsearch.types import FRAME_ENCODINGS, FrameEncoding
 
 META_NAME = "gestsearch.json"
-FORMAT = 3  # new indexes: clips carry speaking scores; 2: the meta names the frame encoding (no scores);
-FORMATS = (1, 2, 3)  # 1: float16 frames, no scores. All are still read and extended.
+FORMAT = 4  # new indexes: frame vectors in frame files (framefiles.py); 3: in the clips table, with speaking scores;
+FORMATS = (1, 2, 3, 4)  # 2: the meta names the frame encoding (no scores); 1: float16 frames. All are still read and extended.
 SPEAKING_FORMAT = 3  # the first format whose clips table has the speaking column
+FRAME_FILES_FORMAT = 4  # the first format whose frame vectors are in frame files
 ANN_DIR = "ann"
 
 
@@ -66,7 +70,7 @@ def check_new_index_place(path: Path) -> None:
         raise StoreError(f"{path} is a file, not an index folder; choose another --db")
     if exists(path) or not path.is_dir():
         return
-    ours = {LOCK_NAME, READ_LOCK_NAME, f"{VIDEOS}.lance", f"{CLIPS}.lance", ANN_DIR}  # an index whose making was cut short
+    ours = {LOCK_NAME, READ_LOCK_NAME, f"{VIDEOS}.lance", f"{CLIPS}.lance", ANN_DIR, FRAMES_DIR}  # an index whose making was cut short
     leftovers = {p.name for p in path.iterdir() if not is_temporary(p)} - ours
     if leftovers:
         raise StoreError(f"{path} is not empty and not a gestsearch index; choose another --db")

@@ -14,7 +14,9 @@ holding the writer lock:
    whose clips were lost is marked failed (:data:`LOST_REASON`), so ``gestsearch index FOLDER``
    embeds exactly those videos again (it skips only rows "indexed" with the same content hash);
    clips no video row commits any more are deleted, as a writer's ``open`` does;
-4. removes a FAISS sidecar that is unreadable or was built from rows that changed, and builds it
+4. marks the videos whose frame file (framefiles.py) is missing or shorter than their clips need
+   as failed, as in 3, and deletes their clips;
+5. removes a FAISS sidecar that is unreadable or was built from rows that changed, and builds it
    again from the tables.
 
 It reports what it restored and what was lost. An index that reads in full is left untouched.
@@ -44,9 +46,10 @@ from gestsearch.store.ann import AnnConfig, AnnIndex
 from gestsearch.store.ann import read_meta as read_ann_meta
 from gestsearch.store.db import KEEP_VERSIONS, LANCE_INDEX_MIN, GestureStore
 from gestsearch.store.failures import lance_message, storage_errors
+from gestsearch.store.framefiles import FRAMES_DIR, FrameFiles, block_bytes
 from gestsearch.store.lock import WriterLock
-from gestsearch.store.meta import ANN_DIR, META_NAME, SPEAKING_FORMAT, exists, read_meta
-from gestsearch.store.schema import CLIPS, VIDEOS, VIDEOS_SCHEMA, clips_schema, sql_str
+from gestsearch.store.meta import ANN_DIR, FRAME_FILES_FORMAT, META_NAME, SPEAKING_FORMAT, exists, read_meta
+from gestsearch.store.schema import CLIPS, FRAME_OFFSET, VIDEOS, VIDEOS_SCHEMA, clips_schema, sql_str
 from gestsearch.store.writer import IndexWriter
 from gestsearch.types import COLUMNS
 
@@ -87,6 +90,7 @@ class RepairReport:
     path: str
     tables: dict[str, TableRepair]
     ann_error: str = ""  # why the FAISS sidecar was unusable ("" when it was fine or absent)
+    frames_error: str = ""  # which frame files were missing or short ("" when none was)
     ann_rebuilt: bool = False  # the sidecar was removed and built again from the repaired tables
     lost_videos: list[str] = field(default_factory=list)  # paths whose clips are gone: index them again
     clips_before: int | None = None  # clip rows of the newest clips version (None: unknown)
@@ -97,7 +101,7 @@ class RepairReport:
     @property
     def repaired(self) -> bool:
         """Whether anything was damaged (and so changed)."""
-        return bool(self.ann_error) or any(t.damaged for t in self.tables.values())
+        return bool(self.ann_error or self.frames_error) or any(t.damaged for t in self.tables.values())
 
     def to_dict(self) -> dict:
         return {"repaired": self.repaired, **asdict(self)}
@@ -133,7 +137,7 @@ def _repair(path: Path, meta: dict, lock: WriterLock) -> RepairReport:
     db = lancedb.connect(path, read_consistency_interval=timedelta(0))
     # the clips version whose rows the table holds once repaired, and the videos history before
     # the repair: both decide which video rows without clips lost them (module docstring)
-    schema = clips_schema(meta["frames"], speaking=meta["format"] >= SPEAKING_FORMAT)
+    schema = clips_schema(meta["frames"], speaking=meta["format"] >= SPEAKING_FORMAT, frame_files=meta["format"] >= FRAME_FILES_FORMAT)
     clips_report, clips_time = _repair_table(db, CLIPS, schema)
     videos_history = _history(db, VIDEOS)
     videos_report, _ = _repair_table(db, VIDEOS, VIDEOS_SCHEMA)
@@ -147,13 +151,19 @@ def _repair(path: Path, meta: dict, lock: WriterLock) -> RepairReport:
         table.error = _within(path, table.error)
     rows_changed = videos_report.state != "ok" or clips_report.state != "ok"
 
+    frame_files = FrameFiles(path / FRAMES_DIR, meta["frames"])
+
     def writer() -> IndexWriter:  # on the restored tables, under the lock we hold
-        return IndexWriter(path, meta["fingerprint"], db.open_table(VIDEOS), db.open_table(CLIPS), lock)
+        return IndexWriter(path, meta["fingerprint"], db.open_table(VIDEOS), db.open_table(CLIPS), lock, frame_files)
 
     if rows_changed:
         committed = _committed_before(db, videos_history, clips_time)
         report.lost_videos = _settle(db, committed)
         writer().delete_invisible_clips()
+    report.frames_error, frames_lost = _settle_frames(db, frame_files)
+    if report.frames_error:
+        report.lost_videos = sorted(set(report.lost_videos) | set(frames_lost))
+        rows_changed = True
     if videos_report.dropped_indexes or clips_report.dropped_indexes:
         writer().optimize(LANCE_INDEX_MIN, KEEP_VERSIONS)  # builds the indexes that are missing now
 
@@ -300,14 +310,42 @@ def _settle(db: lancedb.DBConnection, committed: set[int]) -> list[str]:
     lost = [
         r for r in rows if r["status"] == "indexed" and r["write_id"] not in with_clips and r["write_id"] not in committed
     ]
-    ids = [sql_str(r["video_id"]) for r in lost]
-    for i in range(0, len(ids), ID_CHUNK):  # one commit per chunk, not per video
-        where = f"video_id IN ({','.join(ids[i : i + ID_CHUNK])})"
-        videos.update(where=where, values={"status": "failed", "reason": LOST_REASON})
+    _mark_lost(videos, [r["video_id"] for r in lost])
     row_ids = {r["write_id"] for r in rows}
     clip_rows = zip(clips.column("write_id").to_pylist(), clips.column("path").to_pylist())
     orphans = {path for write_id, path in clip_rows if write_id not in row_ids}
     return sorted({r["path"] for r in lost} | orphans)
+
+
+def _settle_frames(db: lancedb.DBConnection, frame_files: FrameFiles) -> tuple[str, list[str]]:
+    """Mark the videos whose frame file is missing or short as failed and delete their clips;
+    what was wrong ("" when nothing was) and the paths of those videos."""
+    clips = db.open_table(CLIPS)
+    if FRAME_OFFSET not in clips.schema.names:  # a table made before frame files
+        return "", []
+    rows = clips.search().select(["write_id", FRAME_OFFSET, "n_frames"]).to_arrow()
+    ends = rows.column(FRAME_OFFSET).to_numpy() + block_bytes(rows.column("n_frames").to_numpy(), frame_files.encoding)
+    needed: dict[int, int] = {}
+    for write_id, end in zip(rows.column("write_id").to_pylist(), ends.tolist()):
+        needed[write_id] = max(end, needed.get(write_id, 0))
+    missing = frame_files.missing(needed)
+    if not missing:
+        return "", []
+    videos = db.open_table(VIDEOS)
+    lost = [r for r in videos.search().select(["video_id", "path", "write_id"]).to_arrow().to_pylist() if r["write_id"] in missing]
+    _mark_lost(videos, [r["video_id"] for r in lost])
+    ids = sorted(missing)
+    for i in range(0, len(ids), ID_CHUNK):
+        clips.delete(f"write_id IN ({','.join(map(str, ids[i : i + ID_CHUNK]))})")
+    return f"{len(missing)} frame file(s) missing or short", sorted(r["path"] for r in lost)
+
+
+def _mark_lost(videos: lancedb.table.Table, video_ids: list[str]) -> None:
+    """Mark these videos failed with :data:`LOST_REASON`, one commit per chunk of ids (not per video)."""
+    ids = [sql_str(v) for v in video_ids]
+    for i in range(0, len(ids), ID_CHUNK):
+        where = f"video_id IN ({','.join(ids[i : i + ID_CHUNK])})"
+        videos.update(where=where, values={"status": "failed", "reason": LOST_REASON})
 
 
 # ---------------------------------------------------------------- FAISS sidecar

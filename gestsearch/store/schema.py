@@ -3,7 +3,11 @@
 Frame vectors are stored as int8 codes with one float32 scale per vector (``max |x| / 127``):
 a quarter of float32 and half of float16 on disk and per query, with word-coupling rankings
 unchanged in benchmarks/bench_frames.py. Indexes made before keep float16 frames; every read
-handles both (``frame_encoding`` tells them apart by their columns).
+handles both (the index's meta names the encoding).
+
+Where the frame vectors live: from format 4 in frame files beside the tables (framefiles.py),
+the clips table keeping each clip's ``frame_offset`` into its commit's file; before, in the
+``frames`` (and ``frame_scales``) columns. ``frames_in_files`` tells them apart by the columns.
 
 The ``speaking`` column (float32, null when there is nothing to compare: see ingest/speaking.py)
 is new in format 3. Older clips tables lack it: their clips read as ``speaking`` None, and clips
@@ -55,12 +59,16 @@ VIDEOS_SCHEMA = pa.schema(
 )
 
 
-def clips_schema(encoding: FrameEncoding, speaking: bool = True) -> pa.Schema:
+def clips_schema(encoding: FrameEncoding, speaking: bool = True, frame_files: bool = True) -> pa.Schema:
     """The clips table's schema, with frame vectors stored as ``encoding``, with or without the
-    ``speaking`` column (without: the tables of indexes made before it)."""
-    frames = [pa.field("frames", pa.list_(pa.list_(FRAME_CODES[encoding], DIM)))]
-    if encoding == "int8":
-        frames.append(pa.field("frame_scales", SCALES))
+    ``speaking`` column, in frame files or (``frame_files`` False) in the table (without either:
+    the tables of indexes made before them)."""
+    if frame_files:
+        frames = [pa.field(FRAME_OFFSET, pa.int64())]
+    else:
+        frames = [pa.field("frames", pa.list_(pa.list_(FRAME_CODES[encoding], DIM)))]
+        if encoding == "int8":
+            frames.append(pa.field("frame_scales", SCALES))
     return pa.schema(
         [
             pa.field("id", pa.int64(), nullable=False),
@@ -88,13 +96,14 @@ def has_speaking(columns: Iterable[str]) -> bool:
     return SPEAKING in columns
 
 
-def frame_encoding(columns: Iterable[str]) -> FrameEncoding:
-    """How a clips table with these columns stores its frame vectors."""
-    return "int8" if "frame_scales" in columns else "float16"
+def frames_in_files(columns: Iterable[str]) -> bool:
+    """Whether a clips table with these columns keeps its frame vectors in frame files (format 4 on)."""
+    return FRAME_OFFSET in columns
 
 
 SUMMARY_COLUMNS = ["id", "video_id", "path", "track", "start_s", "end_s", "start_frame", "end_frame", "text"]
 SPEAKING = "speaking"
+FRAME_OFFSET = "frame_offset"  # byte offset of the clip's block in its commit's frame file
 
 
 def summary_columns(columns: Iterable[str]) -> list[str]:
@@ -102,9 +111,12 @@ def summary_columns(columns: Iterable[str]) -> list[str]:
     return SUMMARY_COLUMNS + [SPEAKING] if has_speaking(columns) else list(SUMMARY_COLUMNS)
 
 
-def frame_columns(encoding: FrameEncoding) -> list[str]:
-    """The columns that hold the frame vectors."""
-    return ["frames", "frame_scales"] if encoding == "int8" else ["frames"]
+def frame_columns(columns: Iterable[str]) -> list[str]:
+    """The columns a clip's frame vectors are read with, in a clips table with these columns."""
+    columns = list(columns)
+    if frames_in_files(columns):
+        return [FRAME_OFFSET, "n_frames"]
+    return ["frames", "frame_scales"] if "frame_scales" in columns else ["frames"]
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
@@ -156,18 +168,40 @@ def quantize(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.rint(frames / scales[:, None]).astype(np.int8), scales.astype(np.float32)
 
 
-def clips_table(clips: list[ClipRecord], write_id: int, encoding: FrameEncoding, speaking: bool = True) -> pa.Table:
-    """Arrow rows of ``clips`` (L2-normalising every vector; frames stored as ``encoding``; with the
-    speaking scores, unless ``speaking`` is False: a table made before them)."""
+def pack_frames(clips: list[ClipRecord], encoding: FrameEncoding) -> PackedFrames:
+    """The clips' frame vectors as stored: checked, L2-normalised, then coded as ``encoding``."""
     for clip in clips:
         _check_clip(clip)
-    n_frames = np.array([len(c.frames) for c in clips], dtype=np.int32)
-    offsets = np.concatenate([[0], np.cumsum(n_frames)]).astype(np.int32)
-    frame_values = normalise(np.concatenate([np.asarray(c.frames) for c in clips]))
+    lengths = np.array([len(c.frames) for c in clips], dtype=np.int64)
+    values = normalise(np.concatenate([np.asarray(c.frames) for c in clips]))
     if encoding == "int8":
-        frame_values, scales = quantize(frame_values)
+        return PackedFrames(*quantize(values), lengths)
+    return PackedFrames(values.astype(np.float16), None, lengths)
+
+
+def clips_table(
+    clips: list[ClipRecord],
+    write_id: int,
+    frames: PackedFrames,
+    frame_offsets: np.ndarray | None = None,
+    speaking: bool = True,
+) -> pa.Table:
+    """Arrow rows of ``clips`` (L2-normalising every vector) with their ``frames`` as
+    :func:`pack_frames` made them: their blocks' ``frame_offsets`` in a frame file, or the frames
+    themselves when None (a table made before frame files); with the speaking scores, unless
+    ``speaking`` is False (a table made before them)."""
+    n_frames = frames.lengths.astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(n_frames)]).astype(np.int32)
+    encoding: FrameEncoding = "float16" if frames.scales is None else "int8"
+    if frame_offsets is not None:
+        stored = {FRAME_OFFSET: pa.array(np.asarray(frame_offsets, np.int64))}
     else:
-        frame_values, scales = frame_values.astype(np.float16), None
+        stored = {
+            "frames": pa.ListArray.from_arrays(
+                pa.array(offsets), pa.FixedSizeListArray.from_arrays(pa.array(frames.codes.ravel()), DIM)
+            ),
+            **({} if frames.scales is None else {"frame_scales": pa.ListArray.from_arrays(pa.array(offsets), pa.array(frames.scales))}),
+        }
     has_content = np.array([c.content is not None for c in clips])
     content = np.stack([normalise(c.content) if c.content is not None else np.zeros(DIM, np.float32) for c in clips])
     columns = {
@@ -183,10 +217,7 @@ def clips_table(clips: list[ClipRecord], write_id: int, encoding: FrameEncoding,
         "n_frames": pa.array(n_frames),
         "gesture": vector_array(normalise(np.stack([c.gesture for c in clips]))),
         "content": vector_array(content, mask=~has_content),
-        "frames": pa.ListArray.from_arrays(
-            pa.array(offsets), pa.FixedSizeListArray.from_arrays(pa.array(frame_values.ravel()), DIM)
-        ),
-        **({} if scales is None else {"frame_scales": pa.ListArray.from_arrays(pa.array(offsets), pa.array(scales))}),
+        **stored,
         "words": pa.array(
             [[{"word": w, "start": s, "end": e} for w, s, e in c.words] for c in clips], type=WORDS
         ),
@@ -194,7 +225,7 @@ def clips_table(clips: list[ClipRecord], write_id: int, encoding: FrameEncoding,
     }
     if speaking:
         columns[SPEAKING] = pa.array([c.speaking for c in clips], pa.float32())
-    return pa.Table.from_pydict(columns, schema=clips_schema(encoding, speaking))
+    return pa.Table.from_pydict(columns, schema=clips_schema(encoding, speaking, frame_files=frame_offsets is not None))
 
 
 def vectors_of(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -205,7 +236,8 @@ def vectors_of(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def packed_frames(table: pa.Table) -> PackedFrames:
-    """The frame vectors of the rows of ``table`` (its frame columns), in row order."""
+    """The frame vectors of the rows of ``table`` (its frame columns, in a table made before
+    frame files), in row order."""
     column = table.column("frames").combine_chunks()
     lengths = pc.list_value_length(column).to_numpy().astype(np.int64)
     values = column.flatten()  # fixed-size lists, one per frame
@@ -229,11 +261,11 @@ def _summary_fields(row: dict) -> dict:
     }
 
 
-def clips_from_arrow(table: pa.Table) -> list[ClipRecord]:
-    """ClipRecords of the rows of ``table`` (all columns of the clips schema), in row order."""
+def clips_from_arrow(table: pa.Table, packed: PackedFrames) -> list[ClipRecord]:
+    """ClipRecords of the rows of ``table`` (all columns of the clips schema) with their frame
+    vectors ``packed``, in row order."""
     if table.num_rows == 0:
         return []
-    packed = packed_frames(table)
     frames = [packed.clip(i) for i in range(len(packed.lengths))]
     gesture = vectors_of(table.column("gesture"))
     content_column = table.column("content").combine_chunks()

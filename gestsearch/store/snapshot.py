@@ -18,7 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gestsearch.errors import StoreError
-from gestsearch.store.schema import CLIPS, vectors_of
+from gestsearch.store.framefiles import FrameFiles
+from gestsearch.store.records import PackedFrames
+from gestsearch.store.schema import CLIPS, FRAME_OFFSET, frame_columns, packed_frames, vectors_of
 from gestsearch.types import Column
 
 HAS_CONTENT = "content IS NOT NULL"  # the clips with a "content" vector (speech + transcript)
@@ -43,6 +45,18 @@ class Snapshot:
     clips: lancedb.table.Table  # pinned at versions.clips (read-only)
     columns: tuple[str, ...]  # of the clips table at that version
     offsets: RowOffsets  # where each clip id's rows are in that version
+    frame_files: FrameFiles  # of the index (used from format 4 on)
+
+    @property
+    def frame_columns(self) -> list[str]:
+        """The columns :meth:`frames_of` reads a clip's frame vectors with."""
+        return frame_columns(self.columns)
+
+    def frames_of(self, rows: pa.Table) -> PackedFrames:
+        """The frame vectors of ``rows`` (read with write_id and :attr:`frame_columns`), in row order."""
+        if FRAME_OFFSET not in rows.column_names:
+            return packed_frames(rows)
+        return self.frame_files.read(*(rows.column(c).to_numpy() for c in ("write_id", FRAME_OFFSET, "n_frames")))
 
     def visible(self, rows: pa.Table) -> pa.Table:
         """The rows (which have a write_id column) that belong to an indexed video."""
@@ -132,8 +146,16 @@ class Snapshots:
     """Takes snapshots of one index, reusing the live write_ids and the pinned clips table while
     the tables have not changed (one object per thread: the caches are not locked)."""
 
-    def __init__(self, path: Path, db: lancedb.DBConnection, videos: lancedb.table.Table, clips: lancedb.table.Table):
+    def __init__(
+        self,
+        path: Path,
+        db: lancedb.DBConnection,
+        videos: lancedb.table.Table,
+        clips: lancedb.table.Table,
+        frame_files: FrameFiles,
+    ):
         self._path = path
+        self._frame_files = frame_files
         self._db = db
         self._videos = videos
         self._clips = clips
@@ -179,4 +201,4 @@ class Snapshots:
             table = self._db.open_table(CLIPS)
             table.checkout(clips_version)
             self._pinned = table, tuple(table.schema.names), RowOffsets(table)
-        return Snapshot(Versions(videos_version, clips_version), live, *self._pinned)
+        return Snapshot(Versions(videos_version, clips_version), live, *self._pinned, self._frame_files)

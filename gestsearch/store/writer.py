@@ -22,9 +22,10 @@ from lancedb.index import BTree, IvfPq
 
 from gestsearch.constants import DIM
 from gestsearch.errors import FingerprintMismatch
+from gestsearch.store.framefiles import FrameFiles
 from gestsearch.store.lock import WriterLock, readers_away
 from gestsearch.store.records import ClipRecord, VideoRecord, video_id_for
-from gestsearch.store.schema import clips_table, frame_encoding, has_speaking, sql_str, video_table
+from gestsearch.store.schema import clips_table, frames_in_files, has_speaking, pack_frames, sql_str, video_table
 from gestsearch.types import COLUMNS, VideoStatus
 
 COMPACT_VIDEOS_EVERY = 50  # commits
@@ -40,13 +41,15 @@ class IndexWriter:
         videos: lancedb.table.Table,
         clips: lancedb.table.Table,
         lock: WriterLock,
+        frame_files: FrameFiles,
     ):
         self._path = path
         self._fingerprint = fingerprint
         self._videos = videos
         self._clips = clips
         self._lock = lock
-        self._frames = frame_encoding(clips.schema.names)
+        self._frame_files = frame_files
+        self._in_files = frames_in_files(clips.schema.names)  # False in tables made before frame files
         self._speaking = has_speaking(clips.schema.names)  # False in tables made before the scores
         self._commits = 0
 
@@ -90,7 +93,8 @@ class IndexWriter:
     def optimize(self, lance_index_min: int, keep_versions: timedelta) -> None:
         """Compact both tables, index the clips' video ids, build LanceDB's vector indexes once there are
         ``lance_index_min`` clips, and drop old table versions: all of them when no reader is
-        inside a read (lock.py), else those older than ``keep_versions``."""
+        inside a read (lock.py), else those older than ``keep_versions``. Frame files no clip row
+        names any more go only in the first case (framefiles.py)."""
         for table in (self._videos, self._clips):
             # delete_unverified: no write can be in progress, this process holds the write lock
             table.optimize(cleanup_older_than=keep_versions, delete_unverified=True)
@@ -107,11 +111,16 @@ class IndexWriter:
             if away:
                 for table in (self._videos, self._clips):  # nothing left to compact: this only cleans up
                     table.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
+                used = self._clips.search().select(["write_id"]).to_arrow().column("write_id")
+                self._frame_files.remove_unused(pc.unique(used).to_pylist())
 
     def _commit(self, video: VideoRecord, clips: list[ClipRecord]) -> None:
         write_id = secrets.randbits(63)
         if clips:
-            self._clips.add(clips_table(clips, write_id, self._frames, self._speaking))  # invisible until the video row below names write_id
+            frames = pack_frames(clips, self._frame_files.encoding)
+            # the file first: the rows that point into it are only added once it is whole
+            offsets = self._frame_files.write(write_id, frames) if self._in_files else None
+            self._clips.add(clips_table(clips, write_id, frames, offsets, self._speaking))  # invisible until the video row below names write_id
         merged = (
             self._videos.merge_insert("video_id")
             .when_matched_update_all()

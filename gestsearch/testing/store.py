@@ -6,10 +6,15 @@ import hashlib
 import os
 from pathlib import Path
 
+import lancedb
 import numpy as np
 
+from gestsearch.atomic import write_json
 from gestsearch.constants import DIM
-from gestsearch.store.records import ClipRecord, VideoRecord, clip_id_for, video_id_for
+from gestsearch.store.meta import META_NAME, SPEAKING_FORMAT
+from gestsearch.store.records import ClipRecord, VideoRecord, clip_id_for, now_iso, video_id_for
+from gestsearch.store.schema import CLIPS, VIDEOS, VIDEOS_SCHEMA, clips_schema
+from gestsearch.types import FrameEncoding
 
 CLIP_STRIDE = 50  # frames between clip starts in a synthetic video
 
@@ -84,3 +89,17 @@ def synthetic_video(
             )
         )
     return video, clips
+
+
+def index_made_before(path: Path, fingerprint: str, format_: int, frames: FrameEncoding = "int8") -> None:
+    """An empty index as format ``format_`` (1–3) made it, for the tests that older indexes still
+    read and grow: frame vectors in the clips table, the speaking column from format 3 on, the
+    frame encoding named in the meta from format 2 on (format 1: float16)."""
+    if format_ not in (1, 2, 3):
+        raise ValueError(f"no earlier format {format_}")
+    path.mkdir(parents=True, exist_ok=True)
+    db = lancedb.connect(path)
+    db.create_table(VIDEOS, schema=VIDEOS_SCHEMA)
+    db.create_table(CLIPS, schema=clips_schema(frames, speaking=format_ >= SPEAKING_FORMAT, frame_files=False))
+    meta = {"format": format_, "fingerprint": fingerprint, "created_at": now_iso(), "dim": DIM}
+    write_json(path / META_NAME, meta if format_ == 1 else {**meta, "frames": frames}, indent=1)

@@ -11,8 +11,9 @@ import pytest
 from gestsearch.errors import StoreError
 from gestsearch.scoring import coupling_scores
 from gestsearch.store import GestureStore
+from gestsearch.store.framefiles import FRAMES_DIR
 from gestsearch.store.meta import META_NAME
-from gestsearch.testing.store import synthetic_video
+from gestsearch.testing.store import index_made_before, synthetic_video
 
 FP = "fp"
 
@@ -48,22 +49,24 @@ def test_int8_frames_take_about_half_the_bytes_of_float16(tmp_path):
     sizes = {}
     for frames in ("int8", "float16"):
         _index(tmp_path / frames, frames, videos=6)
-        sizes[frames] = sum(f.stat().st_size for f in (tmp_path / frames / "clips.lance").rglob("*") if f.is_file())
+        stored = [*(tmp_path / frames / "clips.lance").rglob("*"), *(tmp_path / frames / FRAMES_DIR).iterdir()]
+        sizes[frames] = sum(f.stat().st_size for f in stored if f.is_file())
     assert sizes["int8"] < 0.6 * sizes["float16"]
 
 
 def test_an_index_of_format_1_reads_and_grows_with_float16_frames(tmp_path):
-    clips = _index(tmp_path / "db", "float16")
-    meta_path = tmp_path / "db" / META_NAME
-    meta = json.loads(meta_path.read_text())
-    del meta["frames"]
-    meta_path.write_text(json.dumps({**meta, "format": 1}))
+    index_made_before(tmp_path / "db", FP, 1, "float16")
     with GestureStore.open(tmp_path / "db", fingerprint=FP) as store:
         assert store.frame_encoding == "float16"
+        video, clips = synthetic_video("/archive/early.mp4", FP, n_clips=3)
+        store.add_video(video, clips)
         video, more = synthetic_video("/archive/late.mp4", FP, n_clips=2)
         store.add_video(video, more)
         assert store.clip_count() == len(clips) + 2
         np.testing.assert_allclose(store.clips_by_ids([more[0].clip_id])[0].frames, more[0].frames, atol=2e-3)
+        summaries, packed = store.candidates([c.clip_id for c in clips])
+        assert packed.codes.dtype == np.float16 and len(summaries) == 3
+    assert not (tmp_path / "db" / FRAMES_DIR).exists()  # its frames stay in the clips table
 
 
 def test_an_index_of_an_unknown_frame_encoding_is_refused(tmp_path):

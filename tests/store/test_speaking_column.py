@@ -6,15 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import lancedb
 import pytest
 
 from gestsearch.filters import ClipFilter
 from gestsearch.store import GestureStore
-from gestsearch.store.meta import FORMAT, META_NAME
-from gestsearch.store.records import now_iso
-from gestsearch.store.schema import CLIPS, VIDEOS, VIDEOS_SCHEMA, clips_schema
-from gestsearch.testing.store import synthetic_video
+from gestsearch.store.meta import FORMAT, META_NAME, SPEAKING_FORMAT
+from gestsearch.testing.store import index_made_before, synthetic_video
 
 FP = "fp"
 SCORES = (0.9, 0.1, None, 0.5)
@@ -27,11 +24,7 @@ def _scored(path: str):
 
 def _made_before(path, frames: str = "int8", format_: int = 2) -> None:
     """An empty index as format ``format_`` made it: its clips table has no speaking column."""
-    db = lancedb.connect(path)
-    db.create_table(VIDEOS, schema=VIDEOS_SCHEMA)
-    db.create_table(CLIPS, schema=clips_schema(frames, speaking=False))
-    meta = {"format": format_, "fingerprint": FP, "created_at": now_iso(), "dim": 512, "frames": frames}
-    (path / META_NAME).write_text(json.dumps(meta))
+    index_made_before(path, FP, format_, frames)
 
 
 def test_new_indexes_store_the_scores(tmp_path):
@@ -43,7 +36,7 @@ def test_new_indexes_store_the_scores(tmp_path):
         assert {s.clip_id: s.speaking for s in summaries} == pytest.approx({c.clip_id: c.speaking for c in clips})
         kept = set(store.matching_clip_ids(ClipFilter(min_speaking=0.5)).tolist())
         assert kept == {c.clip_id for c in clips if c.speaking is None or c.speaking >= 0.5}
-    assert json.loads((tmp_path / "db" / META_NAME).read_text())["format"] == FORMAT == 3
+    assert json.loads((tmp_path / "db" / META_NAME).read_text())["format"] == FORMAT >= SPEAKING_FORMAT
 
 
 @pytest.mark.parametrize(("frames", "format_"), [("int8", 2), ("float16", 1)])

@@ -1,0 +1,151 @@
+"""Frame vectors in files beside the tables (format 4): one immutable file per commit.
+
+Why not a LanceDB column: search's exact stage reads the frame vectors of its 300 candidates
+(~11.5 MB). LanceDB's take of a list column spends 15–40 ms on them on 2 cores, most of it per
+row; positioned reads of the same bytes from the page cache take 2–3 ms (benchmarks/README.md,
+"Frame vectors in files"). Everything else about a clip stays in the clips table.
+
+Layout: ``PATH/frames/<write_id as 16 hex digits>.frames`` holds the frames of the clips one
+``add_video`` commits, one block per clip: its scales (n float32, int8 frames only), then its
+codes (n × 512 int8, or float16). The clip's row keeps the block's byte ``frame_offset`` and its
+``n_frames``.
+
+Crash safety: a file is written whole and flushed before the clip rows that point into it are
+added (writer.py), so a committed clip's frames are always complete. A file stays until no clip
+row names its write_id and no reader is inside a read (the rule for old table versions): then
+``remove_unused`` deletes it, with the temporary files of killed writes.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from gestsearch.atomic import atomic_path, is_temporary
+from gestsearch.constants import DIM
+from gestsearch.errors import IndexDamaged
+from gestsearch.store.records import PackedFrames
+from gestsearch.types import FrameEncoding
+
+FRAMES_DIR = "frames"
+SUFFIX = ".frames"
+OPEN_FILES = 512  # file descriptors a reader keeps open (LRU): a search touches ≤ 300 files
+CODE_DTYPES: dict[FrameEncoding, np.dtype] = {"int8": np.dtype(np.int8), "float16": np.dtype(np.float16)}
+SCALE_DTYPE = np.dtype(np.float32)
+
+
+def file_name(write_id: int) -> str:
+    return f"{write_id:016x}{SUFFIX}"
+
+
+def block_bytes(n_frames: np.ndarray | int, encoding: FrameEncoding) -> np.ndarray | int:
+    """Bytes of the block of a clip with ``n_frames`` frame vectors."""
+    per_frame = DIM * CODE_DTYPES[encoding].itemsize + (SCALE_DTYPE.itemsize if encoding == "int8" else 0)
+    return n_frames * per_frame
+
+
+class FrameFiles:
+    """The frame files of one index. One object per thread: its cache of open files is not locked."""
+
+    def __init__(self, directory: Path, encoding: FrameEncoding):
+        self.directory = directory
+        self.encoding = encoding
+        self._open: OrderedDict[int, int] = OrderedDict()  # write_id → file descriptor, least recent first
+        weakref.finalize(self, _close_all, self._open)
+
+    def write(self, write_id: int, frames: PackedFrames) -> np.ndarray:
+        """Write the file of ``write_id`` with the clips' frames (codes and scales as stored) and
+        flush it to disk; the byte offset of each clip's block (int64)."""
+        sizes = block_bytes(frames.lengths, self.encoding)
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        starts = frames.starts
+        with atomic_path(self.directory / file_name(write_id), durable=True) as tmp, open(tmp, "wb") as f:
+            for start, n in zip(starts.tolist(), frames.lengths.tolist()):
+                if frames.scales is not None:
+                    f.write(np.ascontiguousarray(frames.scales[start : start + n], SCALE_DTYPE).data)
+                f.write(np.ascontiguousarray(frames.codes[start : start + n], CODE_DTYPES[self.encoding]).data)
+        return offsets
+
+    def read(self, write_ids: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> PackedFrames:
+        """The frames of the clips whose blocks are at ``offsets`` in the files of ``write_ids``,
+        ``lengths`` frames each, in the order given: one positioned read a clip, straight into
+        the arrays returned. IndexDamaged when a file is missing or short."""
+        lengths = np.asarray(lengths, np.int64)
+        codes = np.empty((int(lengths.sum()), DIM), CODE_DTYPES[self.encoding])
+        scales = np.empty(len(codes), SCALE_DTYPE) if self.encoding == "int8" else None
+        code_view, scale_view = memoryview(codes.reshape(-1).view(np.uint8)), None
+        if scales is not None:
+            scale_view = memoryview(scales.view(np.uint8))
+        code_row, scale_row = DIM * codes.itemsize, SCALE_DTYPE.itemsize
+        frame = 0
+        for write_id, offset, n in zip(np.asarray(write_ids).tolist(), np.asarray(offsets).tolist(), lengths.tolist()):
+            buffers = [code_view[frame * code_row : (frame + n) * code_row]]
+            if scale_view is not None:
+                buffers.insert(0, scale_view[frame * scale_row : (frame + n) * scale_row])
+            if os.preadv(self._fd(write_id), buffers, offset) != block_bytes(n, self.encoding):
+                raise self._damaged(write_id, "is shorter than its clips need")
+            frame += n
+        return PackedFrames(codes, scales, lengths)
+
+    def remove_unused(self, used: Iterable[int]) -> int:
+        """Delete the files of write_ids not in ``used`` and leftover temporary files (only while
+        no reader is inside a read); how many files went."""
+        keep = {file_name(w) for w in used}
+        removed = 0
+        for entry in self._entries():
+            if entry.name not in keep and (entry.suffix == SUFFIX or is_temporary(entry)):
+                entry.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def missing(self, needed: dict[int, int]) -> set[int]:
+        """The write_ids among ``needed`` (write_id → bytes its clips' blocks need) whose file is
+        missing or shorter."""
+        lost = set()
+        for write_id, size in needed.items():
+            try:
+                if (self.directory / file_name(write_id)).stat().st_size < size:
+                    lost.add(write_id)
+            except OSError:
+                lost.add(write_id)
+        return lost
+
+    def close(self) -> None:
+        _close_all(self._open)
+
+    def _entries(self) -> list[Path]:
+        try:
+            return list(self.directory.iterdir())
+        except FileNotFoundError:
+            return []
+
+    def _fd(self, write_id: int) -> int:
+        fd = self._open.get(write_id)
+        if fd is not None:
+            self._open.move_to_end(write_id)
+            return fd
+        try:
+            fd = os.open(self.directory / file_name(write_id), os.O_RDONLY)
+        except FileNotFoundError:
+            raise self._damaged(write_id, "is missing") from None
+        self._open[write_id] = fd
+        if len(self._open) > OPEN_FILES:
+            os.close(self._open.popitem(last=False)[1])
+        return fd
+
+    def _damaged(self, write_id: int, what: str) -> IndexDamaged:
+        index = self.directory.parent
+        return IndexDamaged(
+            f"index at {index} is damaged: the frame file {FRAMES_DIR}/{file_name(write_id)} {what}; "
+            f"run `gestsearch repair --db {index}`"
+        )
+
+
+def _close_all(descriptors: OrderedDict[int, int]) -> None:
+    while descriptors:
+        os.close(descriptors.popitem()[1])
