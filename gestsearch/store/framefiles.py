@@ -76,20 +76,21 @@ class FrameFiles:
         ``lengths`` frames each, in the order given: one positioned read a clip, straight into
         the arrays returned. IndexDamaged when a file is missing or short."""
         lengths = np.asarray(lengths, np.int64)
-        codes = np.empty((int(lengths.sum()), DIM), CODE_DTYPES[self.encoding])
+        ends = np.cumsum(lengths)
+        codes = np.empty((int(ends[-1]) if len(ends) else 0, DIM), CODE_DTYPES[self.encoding])
         scales = np.empty(len(codes), SCALE_DTYPE) if self.encoding == "int8" else None
-        code_view, scale_view = memoryview(codes.reshape(-1).view(np.uint8)), None
-        if scales is not None:
-            scale_view = memoryview(scales.view(np.uint8))
-        code_row, scale_row = DIM * codes.itemsize, SCALE_DTYPE.itemsize
-        frame = 0
-        for write_id, offset, n in zip(np.asarray(write_ids).tolist(), np.asarray(offsets).tolist(), lengths.tolist()):
-            buffers = [code_view[frame * code_row : (frame + n) * code_row]]
-            if scale_view is not None:
-                buffers.insert(0, scale_view[frame * scale_row : (frame + n) * scale_row])
-            if os.preadv(self._fd(write_id), buffers, offset) != block_bytes(n, self.encoding):
+        # byte ranges of each clip in the arrays, computed at once: the loop below is only the reads
+        code_view, code_row = memoryview(codes.reshape(-1).view(np.uint8)), DIM * codes.itemsize
+        code_ranges = zip(((ends - lengths) * code_row).tolist(), (ends * code_row).tolist())
+        if scales is None:
+            buffers = [[code_view[a:b]] for a, b in code_ranges]
+        else:
+            scale_view, scale_row = memoryview(scales.view(np.uint8)), SCALE_DTYPE.itemsize
+            scale_ranges = zip(((ends - lengths) * scale_row).tolist(), (ends * scale_row).tolist())
+            buffers = [[scale_view[a:b], code_view[c:d]] for (a, b), (c, d) in zip(scale_ranges, code_ranges)]
+        for write_id, offset, into in zip(np.asarray(write_ids).tolist(), np.asarray(offsets).tolist(), buffers):
+            if os.preadv(self._fd(write_id), into, offset) != sum(len(b) for b in into):
                 raise self._damaged(write_id, "is shorter than its clips need")
-            frame += n
         return PackedFrames(codes, scales, lengths)
 
     def remove_unused(self, used: Iterable[int]) -> int:

@@ -104,6 +104,7 @@ def frames_in_files(columns: Iterable[str]) -> bool:
 SUMMARY_COLUMNS = ["id", "video_id", "path", "track", "start_s", "end_s", "start_frame", "end_frame", "text"]
 SPEAKING = "speaking"
 FRAME_OFFSET = "frame_offset"  # byte offset of the clip's block in its commit's frame file
+FRAME_LOCATION = ("write_id", FRAME_OFFSET, "n_frames")  # what FrameFiles.read needs of a clip
 
 
 def summary_columns(columns: Iterable[str]) -> list[str]:
@@ -115,7 +116,7 @@ def frame_columns(columns: Iterable[str]) -> list[str]:
     """The columns a clip's frame vectors are read with, in a clips table with these columns."""
     columns = list(columns)
     if frames_in_files(columns):
-        return [FRAME_OFFSET, "n_frames"]
+        return list(FRAME_LOCATION)
     return ["frames", "frame_scales"] if "frame_scales" in columns else ["frames"]
 
 
@@ -250,15 +251,19 @@ def packed_frames(table: pa.Table) -> PackedFrames:
 
 def summaries_from_arrow(table: pa.Table) -> list[ClipSummary]:
     """ClipSummaries of the rows of ``table`` (``SUMMARY_COLUMNS`` at least), in row order."""
-    return [ClipSummary(**_summary_fields(row)) for row in table.select(summary_columns(table.column_names)).to_pylist()]
+    return [ClipSummary(**fields) for fields in _summary_fields(table)]
 
 
-def _summary_fields(row: dict) -> dict:
-    """ClipSummary's fields from a row (the id column is ``clip_id``; paths are unescaped; no
-    speaking column: None)."""
-    return {"clip_id": row["id"], "path": loaded_path(row["path"]), SPEAKING: row.get(SPEAKING)} | {
-        name: row[name] for name in SUMMARY_COLUMNS if name not in ("id", "path")
-    }
+def _summary_fields(table: pa.Table) -> list[dict]:
+    """ClipSummary's fields of each row of ``table`` (the id column is ``clip_id``; paths are
+    unescaped; no speaking column: None). Read column by column: search makes 300 a query."""
+    columns = table.select(summary_columns(table.column_names)).to_pydict()
+    paths = {path: loaded_path(path) for path in set(columns["path"])}  # a video's clips share one
+    columns["path"] = [paths[path] for path in columns["path"]]
+    columns["clip_id"] = columns.pop("id")
+    columns.setdefault(SPEAKING, [None] * table.num_rows)
+    names = list(columns)
+    return [dict(zip(names, values)) for values in zip(*columns.values())]
 
 
 def clips_from_arrow(table: pa.Table, packed: PackedFrames) -> list[ClipRecord]:
@@ -272,14 +277,14 @@ def clips_from_arrow(table: pa.Table, packed: PackedFrames) -> list[ClipRecord]:
     has_content = content_column.is_valid().to_numpy(zero_copy_only=False)
     content_rows = iter(vectors_of(content_column))
     content = [next(content_rows) if present else None for present in has_content]
-    rows = table.select([*summary_columns(table.column_names), "words"]).to_pylist()
+    words = table.column("words").to_pylist()
     return [
         ClipRecord(
-            **_summary_fields(row),
+            **fields,
             gesture=gesture[i],
             frames=frames[i],
             content=content[i],
-            words=[(w["word"], w["start"], w["end"]) for w in row["words"]],
+            words=[(w["word"], w["start"], w["end"]) for w in words[i]],
         )
-        for i, row in enumerate(rows)
+        for i, fields in enumerate(_summary_fields(table))
     ]

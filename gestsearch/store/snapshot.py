@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from gestsearch.errors import StoreError
 from gestsearch.store.framefiles import FrameFiles
 from gestsearch.store.records import PackedFrames
-from gestsearch.store.schema import CLIPS, FRAME_OFFSET, frame_columns, packed_frames, vectors_of
+from gestsearch.store.schema import CLIPS, FRAME_LOCATION, FRAME_OFFSET, frame_columns, packed_frames, vectors_of
 from gestsearch.types import Column
 
 HAS_CONTENT = "content IS NOT NULL"  # the clips with a "content" vector (speech + transcript)
@@ -56,7 +56,7 @@ class Snapshot:
         """The frame vectors of ``rows`` (read with write_id and :attr:`frame_columns`), in row order."""
         if FRAME_OFFSET not in rows.column_names:
             return packed_frames(rows)
-        return self.frame_files.read(*(rows.column(c).to_numpy() for c in ("write_id", FRAME_OFFSET, "n_frames")))
+        return self.frame_files.read(*(rows.column(c).to_numpy() for c in FRAME_LOCATION))
 
     def visible(self, rows: pa.Table) -> pa.Table:
         """The rows (which have a write_id column) that belong to an indexed video."""
