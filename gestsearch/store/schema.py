@@ -116,7 +116,7 @@ def frame_columns(columns: Iterable[str]) -> list[str]:
     """The columns a clip's frame vectors are read with, in a clips table with these columns."""
     columns = list(columns)
     if frames_in_files(columns):
-        return list(FRAME_LOCATION)
+        return [FRAME_OFFSET, "n_frames"]  # with the write_id that every read of rows takes
     return ["frames", "frame_scales"] if "frame_scales" in columns else ["frames"]
 
 
