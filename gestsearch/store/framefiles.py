@@ -1,9 +1,10 @@
 """Frame vectors in files beside the tables (format 4): one immutable file per commit.
 
 Why not a LanceDB column: search's exact stage reads the frame vectors of its 300 candidates
-(~11.5 MB). LanceDB's take of a list column spends 15–40 ms on them on 2 cores, most of it per
-row; positioned reads of the same bytes from the page cache take 2–3 ms (benchmarks/README.md,
-"Frame vectors in files"). Everything else about a clip stays in the clips table.
+(~11.6 MB). LanceDB's take of the list columns spent 30–45 ms on them on 2 cores; one positioned
+read a clip from the page cache takes ~4–6 ms, and the stage's whole read (with the summaries from
+LanceDB) 13–20 ms (benchmarks/README.md, "Frame vectors in files"). Everything else about a clip
+stays in the clips table.
 
 Layout: ``PATH/frames/<write_id as 16 hex digits>.frames`` holds the frames of the clips one
 ``add_video`` commits, one block per clip: its scales (n float32, int8 frames only), then its
