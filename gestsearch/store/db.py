@@ -2,8 +2,9 @@
 
 ``GestureStore`` is the one entry point; the pieces it delegates to are
 meta.py (directory layout, meta file, making an index), writer.py (the crash-safe commit
-protocol), framefiles.py (the frame vectors, in a file per commit), snapshot.py (lock-free consistent reads, LanceDB vector search), ann.py (the FAISS
-sidecar) and info.py (what ``info`` reports).
+protocol), framefiles.py (the frame vectors, one file per commit), snapshot.py (lock-free
+consistent reads, LanceDB vector search), ann.py (the FAISS sidecar) and info.py (what ``info``
+reports).
 """
 
 from __future__ import annotations
