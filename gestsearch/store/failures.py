@@ -41,10 +41,13 @@ def storage_errors(path: Path) -> Iterator[None]:
                 "complete state: free some space and run the command again"
             ) from e
         if isinstance(e, RuntimeError) and text.startswith("lance error") and any(m in text for m in _DAMAGED):
-            raise IndexDamaged(
-                f"index at {path} is damaged: {lance_message(text)}; run `gestsearch repair --db {path}`"
-            ) from e
+            raise index_damaged(path, lance_message(text)) from e
         raise
+
+
+def index_damaged(path: Path, what: str) -> IndexDamaged:
+    """The error for damage (``what``) found in the index at ``path``, pointing at ``repair``."""
+    return IndexDamaged(f"index at {path} is damaged: {what}; run `gestsearch repair --db {path}`")
 
 
 def guarded(method: F) -> F:

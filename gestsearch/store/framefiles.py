@@ -30,6 +30,7 @@ import numpy as np
 from gestsearch.atomic import atomic_path, is_temporary
 from gestsearch.constants import DIM
 from gestsearch.errors import IndexDamaged
+from gestsearch.store.failures import index_damaged
 from gestsearch.store.records import PackedFrames
 from gestsearch.types import FrameEncoding
 
@@ -141,11 +142,7 @@ class FrameFiles:
         return fd
 
     def _damaged(self, write_id: int, what: str) -> IndexDamaged:
-        index = self.directory.parent
-        return IndexDamaged(
-            f"index at {index} is damaged: the frame file {FRAMES_DIR}/{file_name(write_id)} {what}; "
-            f"run `gestsearch repair --db {index}`"
-        )
+        return index_damaged(self.directory.parent, f"the frame file {FRAMES_DIR}/{file_name(write_id)} {what}")
 
 
 def _close_all(descriptors: OrderedDict[int, int]) -> None:

@@ -49,7 +49,7 @@ from gestsearch.store.failures import lance_message, storage_errors
 from gestsearch.store.framefiles import FRAMES_DIR, FrameFiles, block_bytes
 from gestsearch.store.lock import WriterLock
 from gestsearch.store.meta import ANN_DIR, FRAME_FILES_FORMAT, META_NAME, SPEAKING_FORMAT, exists, read_meta
-from gestsearch.store.schema import CLIPS, FRAME_OFFSET, VIDEOS, VIDEOS_SCHEMA, clips_schema, sql_str
+from gestsearch.store.schema import CLIPS, FRAME_OFFSET, VIDEOS, VIDEOS_SCHEMA, clips_schema, frames_in_files, sql_str
 from gestsearch.store.writer import IndexWriter
 from gestsearch.types import COLUMNS
 
@@ -321,7 +321,7 @@ def _settle_frames(db: lancedb.DBConnection, frame_files: FrameFiles) -> tuple[s
     """Mark the videos whose frame file is missing or short as failed and delete their clips;
     what was wrong ("" when nothing was) and the paths of those videos."""
     clips = db.open_table(CLIPS)
-    if FRAME_OFFSET not in clips.schema.names:  # a table made before frame files
+    if not frames_in_files(clips.schema.names):  # a table made before frame files
         return "", []
     rows = clips.search().select(["write_id", FRAME_OFFSET, "n_frames"]).to_arrow()
     ends = rows.column(FRAME_OFFSET).to_numpy() + block_bytes(rows.column("n_frames").to_numpy(), frame_files.encoding)

@@ -192,11 +192,11 @@ def clips_table(
     themselves when None (a table made before frame files); with the speaking scores, unless
     ``speaking`` is False (a table made before them)."""
     n_frames = frames.lengths.astype(np.int32)
-    offsets = np.concatenate([[0], np.cumsum(n_frames)]).astype(np.int32)
     encoding: FrameEncoding = "float16" if frames.scales is None else "int8"
     if frame_offsets is not None:
         stored = {FRAME_OFFSET: pa.array(np.asarray(frame_offsets, np.int64))}
     else:
+        offsets = np.concatenate([[0], np.cumsum(n_frames)]).astype(np.int32)  # of the list columns
         stored = {
             "frames": pa.ListArray.from_arrays(
                 pa.array(offsets), pa.FixedSizeListArray.from_arrays(pa.array(frames.codes.ravel()), DIM)

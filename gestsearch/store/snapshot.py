@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from gestsearch.errors import StoreError
 from gestsearch.store.framefiles import FrameFiles
 from gestsearch.store.records import PackedFrames
-from gestsearch.store.schema import CLIPS, FRAME_LOCATION, FRAME_OFFSET, frame_columns, packed_frames, vectors_of
+from gestsearch.store.schema import CLIPS, FRAME_LOCATION, frame_columns, frames_in_files, packed_frames, vectors_of
 from gestsearch.types import Column
 
 HAS_CONTENT = "content IS NOT NULL"  # the clips with a "content" vector (speech + transcript)
@@ -54,7 +54,7 @@ class Snapshot:
 
     def frames_of(self, rows: pa.Table) -> PackedFrames:
         """The frame vectors of ``rows`` (read with write_id and :attr:`frame_columns`), in row order."""
-        if FRAME_OFFSET not in rows.column_names:
+        if not frames_in_files(rows.column_names):
             return packed_frames(rows)
         return self.frame_files.read(*(rows.column(c).to_numpy() for c in FRAME_LOCATION))
 
