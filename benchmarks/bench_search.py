@@ -32,7 +32,7 @@ import torch
 
 from gestsearch.scoring import coupling_scores, fuse, word_peaks
 from gestsearch.search.engine import distinct_moments
-from gestsearch.store import PackedFrames
+from gestsearch.store import ClipSpans, PackedFrames
 from gestsearch.store.schema import quantize
 from gestsearch.vectors import l2_normalize
 
@@ -53,19 +53,10 @@ HEADER = (
 WINDOWS_PER_VIDEO = 20  # candidate id → (video, 4 s window every 2 s): overlapping windows of one track
 
 
-@dataclass(frozen=True)
-class Window:
-    """What :func:`distinct_moments` reads of a clip."""
-
-    video_id: int
-    track: int
-    start_s: float
-    end_s: float
-
-
-def window(clip_id: int) -> Window:
-    start = 2.0 * (clip_id % WINDOWS_PER_VIDEO)
-    return Window(clip_id // WINDOWS_PER_VIDEO, 0, start, start + 4.0)
+def windows(clip_ids: np.ndarray) -> ClipSpans:
+    """What :func:`distinct_moments` reads of these clips."""
+    starts = 2.0 * (clip_ids % WINDOWS_PER_VIDEO)
+    return ClipSpans(clip_ids // WINDOWS_PER_VIDEO, np.zeros(len(clip_ids), np.int64), starts, starts + 4.0)
 
 
 @dataclass
@@ -173,7 +164,7 @@ def bench(n_clips: int, n_queries: int, pool: tuple[np.ndarray, np.ndarray], see
         frames = PackedFrames(pool[0][rows].reshape(-1, DIM), pool[1][rows].ravel(), np.full(len(rows), FRAMES))
         order = np.argsort(-fuse(pooled[0], coupling_scores(words, frames)), kind="stable")
         t2 = time.perf_counter()
-        top = [i for i, _ in distinct_moments(order, [window(int(c)) for c in ids[0]], TOP)]
+        top = [i for i, _ in distinct_moments(order, windows(ids[0]), TOP)]
         t3 = time.perf_counter()
         for i in top:
             word_peaks(labels, words, frames.clip(i))

@@ -7,7 +7,8 @@ numpy text encoder (what ``gestsearch search`` runs on the CPU), then times each
 
 - encode: the phrase → content vectors (not part of stages 1 and 2);
 - stage 1: ``store.search_pooled(pooled, candidates)``;
-- read: ``store.candidates(ids)``, the candidates' summaries and frame vectors;
+- read: ``store.candidates(ids)``, the candidates' spans and frame vectors (their hits' summaries are
+  read inside search);
 - coupling: ``coupling_scores`` of the candidates;
 - search: ``Searcher.search`` from the query vectors to the hits (stages 1 and 2, merging, peaks).
 
@@ -67,7 +68,7 @@ def main() -> None:
             with store.reading():
                 ids, _ = store.search_pooled(l2_normalize(query.vectors.mean(0)), args.candidates)
                 stage1 = time.perf_counter()
-                _, frames = store.candidates(ids[0][ids[0] >= 0])
+                frames = store.candidates(ids[0][ids[0] >= 0]).frames
                 read = time.perf_counter()
                 coupling_scores(query.vectors, frames)
                 scored = time.perf_counter()

@@ -34,7 +34,7 @@ from gestsearch.scoring import (
     span_seconds,
     word_peaks,
 )
-from gestsearch.store import ClipSummary, GestureStore
+from gestsearch.store import ClipSpans, ClipSummary, GestureStore
 from gestsearch.types import ContentModalities, QueryMode
 from gestsearch.vectors import l2_normalize
 
@@ -201,19 +201,22 @@ class Searcher:
             return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, [], notes), {})
         ids, scores = self.store.search_pooled(pooled, n, column="gesture", among=among)
         pooled_by_id = dict(zip(ids[0].tolist(), scores[0].tolist()))
-        clips, frames = self.store.candidates(ids[0][ids[0] >= 0])
-        pooled_scores = np.array([pooled_by_id[c.clip_id] for c in clips], dtype=np.float32)
-        coupling = coupling_scores(query.vectors, frames)
+        found = self.store.candidates(ids[0][ids[0] >= 0])
+        pooled_scores = np.array([pooled_by_id[i] for i in found.ids.tolist()], dtype=np.float32)
+        coupling = coupling_scores(query.vectors, found.frames)
         final = fuse(pooled_scores, coupling, self.coupling_weight)
         order = np.lexsort((-pooled_scores, -final))  # ties (clips with the same frames) in stage-1 order
+        moments = distinct_moments(order, found.spans, k)
+        summaries = self.store.summaries(found, [i for i, _ in moments])
         hits, maps = [], {}
-        for rank, (i, absorbed) in enumerate(distinct_moments(order, clips, k), 1):
-            hit, scores_map = self._hit(rank, clips[i], frames.clip(i), query, float(final[i]), float(pooled_scores[i]),
+        for rank, ((i, absorbed), clip) in enumerate(zip(moments, summaries), 1):
+            hit, scores_map = self._hit(rank, clip, found.frames.clip(i), query, float(final[i]), float(pooled_scores[i]),
                                         float(coupling[i]))
             if absorbed:
-                merged = [clips[i], *(clips[j] for j in absorbed)]
-                hit = replace(hit, merged_start_s=min(c.start_s for c in merged), merged_end_s=max(c.end_s for c in merged),
-                              merged_clip_ids=[str(c.clip_id) for c in merged[1:]])
+                merged = [i, *absorbed]
+                hit = replace(hit, merged_start_s=float(found.spans.start_s[merged].min()),
+                              merged_end_s=float(found.spans.end_s[merged].max()),
+                              merged_clip_ids=[str(found.ids[j]) for j in absorbed])
             hits.append(hit)
             maps[hit.clip_id] = scores_map
         return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits, query.notes), maps)
@@ -272,25 +275,27 @@ class Searcher:
         return Ranked(SearchResult(query.text, query.mode, self.embedder.info.name, hits[:k], notes), {})
 
 
-def distinct_moments(order: np.ndarray, clips: Sequence[ClipSummary], k: int) -> list[tuple[int, list[int]]]:
-    """The best ``k`` candidates (``order``: indices into ``clips``, best first) that show distinct
+def distinct_moments(order: np.ndarray, spans: ClipSpans, k: int) -> list[tuple[int, list[int]]]:
+    """The best ``k`` candidates (``order``: indices into ``spans``, best first) that show distinct
     moments, each with the lower-ranked candidates it absorbed: clips of the same speaker track
     that share at least :data:`MERGE_OVERLAP` of the shorter one (the overlapping 4 s windows of
     a track without transcript would otherwise fill several ranks with one moment)."""
+    videos, tracks = spans.videos.tolist(), spans.tracks.tolist()
+    starts, ends = spans.start_s.tolist(), spans.end_s.tolist()
+
+    def same_moment(a: int, b: int) -> bool:
+        if videos[a] != videos[b] or tracks[a] != tracks[b]:
+            return False
+        shared = min(ends[a], ends[b]) - max(starts[a], starts[b])
+        return shared >= MERGE_OVERLAP * min(ends[a] - starts[a], ends[b] - starts[b])
+
     kept: list[tuple[int, list[int]]] = []
-    for i in order:
-        home = next((absorbed for best, absorbed in kept if _same_moment(clips[best], clips[i])), None)
+    for i in order.tolist():
+        home = next((absorbed for best, absorbed in kept if same_moment(best, i)), None)
         if home is not None:
-            home.append(int(i))
+            home.append(i)
         elif len(kept) < k:
-            kept.append((int(i), []))
+            kept.append((i, []))
         else:
             break
     return kept
-
-
-def _same_moment(a: ClipSummary, b: ClipSummary) -> bool:
-    if a.video_id != b.video_id or a.track != b.track:
-        return False
-    shared = min(a.end_s, b.end_s) - max(a.start_s, b.start_s)
-    return shared >= MERGE_OVERLAP * min(a.end_s - a.start_s, b.end_s - b.start_s)

@@ -15,7 +15,9 @@ from gestsearch.store.ann import (
 from gestsearch.store.db import LANCE_INDEX_MIN, GestureStore
 from gestsearch.store.info import AnnInfo, IndexInfo
 from gestsearch.store.records import (
+    Candidates,
     ClipRecord,
+    ClipSpans,
     ClipSummary,
     PackedFrames,
     VideoRecord,
@@ -36,8 +38,10 @@ __all__ = [
     "PackedFrames",
     "AnnConfig",
     "AnnInfo",
+    "Candidates",
     "ClipFilter",
     "ClipRecord",
+    "ClipSpans",
     "ClipSummary",
     "GestureStore",
     "IndexInfo",

@@ -31,9 +31,9 @@ from gestsearch.store.info import IndexInfo
 from gestsearch.store.lock import READ_LOCK_NAME, ReadLocks, WriterLock
 from gestsearch.store.meta import ANN_DIR, check_new_index_place, exists, no_index, open_meta
 from gestsearch.store.records import (
+    Candidates,
     ClipRecord,
     ClipSummary,
-    PackedFrames,
     VideoRecord,
     covered_frames,
     loaded_path,
@@ -46,8 +46,6 @@ from gestsearch.store.schema import (
     has_speaking,
     normalise,
     sql_str,
-    summaries_from_arrow,
-    summary_columns,
     video_from_row,
 )
 from gestsearch.store.snapshot import HAS_CONTENT, Snapshots, Versions
@@ -254,15 +252,21 @@ class GestureStore:
         return [by_id[i] for i in ids.tolist() if i in by_id]
 
     @reads
-    def candidates(self, ids: Iterable[int]) -> tuple[list[ClipSummary], PackedFrames]:
-        """What search's exact stage reads of its candidates: each clip's summary and its frame
-        vectors as stored, in index order (ids not in the index are left out). Reads neither the
-        pooled vectors nor the words, and leaves the rows where they are: putting 300
-        candidates' frames in the caller's order would copy them once more."""
-        snapshot = self._snapshots.take()
-        columns = ["write_id", *summary_columns(snapshot.columns), *snapshot.frame_columns]
-        rows = snapshot.rows_by_ids(np.unique(np.asarray(list(ids), dtype=np.int64)), columns)
-        return summaries_from_arrow(rows), snapshot.frames_of(rows)
+    def candidates(self, ids: Iterable[int]) -> Candidates:
+        """What search's exact stage reads of its candidates, in index order (ids not in the index
+        are left out): their spans and speaking scores from memory, their frame vectors as stored.
+        Read their hits' :meth:`summaries` in the same :meth:`reading` block."""
+        return self._snapshots.take().candidates(np.unique(np.asarray(list(ids), dtype=np.int64)))
+
+    @reads
+    def summaries(self, candidates: Candidates, which: Iterable[int] | None = None) -> list[ClipSummary]:
+        """The summaries of ``candidates`` at positions ``which`` (all by default), in that order.
+        StoreError unless read in the :meth:`reading` block that read the candidates (or with the
+        index unchanged since)."""
+        which = np.arange(len(candidates.ids)) if which is None else np.asarray(list(which), dtype=np.int64)
+        if not len(which):
+            return []
+        return self._snapshots.take().summaries(candidates, which)
 
     @reads
     def clips_of_video(self, path: str | Path) -> list[ClipRecord]:

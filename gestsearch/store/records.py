@@ -201,3 +201,42 @@ class PackedFrames:
         first = int(self.starts[i])
         codes = self.codes[first : first + int(self.lengths[i])].astype(np.float32)
         return codes if self.scales is None else codes * self.scales[first : first + len(codes), None]
+
+
+@dataclass(frozen=True)
+class ClipSpans:
+    """Where several clips are, one entry a clip: what search merges overlapping candidates by.
+
+    ``videos`` holds one key per video (its clips share it): the write_id of the video's commit in
+    an index snapshot (one per indexed video), or any other value that tells videos apart.
+    """
+
+    videos: np.ndarray  # (C,)
+    tracks: np.ndarray  # (C,) int
+    start_s: np.ndarray  # (C,) float
+    end_s: np.ndarray  # (C,) float
+
+    @classmethod
+    def of(cls, clips: Sequence[ClipSummary]) -> ClipSpans:
+        """The spans of ``clips`` (keyed by video id)."""
+        return cls(
+            np.array([c.video_id for c in clips], dtype=object),
+            np.array([c.track for c in clips], dtype=np.int64),
+            np.array([c.start_s for c in clips], dtype=np.float64),
+            np.array([c.end_s for c in clips], dtype=np.float64),
+        )
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What search's exact stage reads of its candidates, in index order: their ids, spans,
+    speaking scores and frame vectors. The rest of a clip's summary (path, text, ...) is read for
+    the hits alone (``GestureStore.summaries``): at 1M clips LanceDB's take costs ~2 ms a column,
+    which for 300 candidates' dozen columns was most of a warm query."""
+
+    ids: np.ndarray  # (C,) int64
+    spans: ClipSpans
+    speaking: np.ndarray  # (C,) float32, NaN where the index has no score
+    frames: PackedFrames
+    rows: np.ndarray  # (C,) int64, their row offsets in the clips table at ``version``
+    version: int  # of the clips table they were read from

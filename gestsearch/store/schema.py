@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gestsearch.constants import DIM
-from gestsearch.store.records import ClipRecord, ClipSummary, PackedFrames, VideoRecord, loaded_path, stored_path
+from gestsearch.store.records import ClipRecord, PackedFrames, VideoRecord, loaded_path, stored_path
 from gestsearch.text import printable
 from gestsearch.types import FrameEncoding
 
@@ -110,6 +110,17 @@ FRAME_LOCATION = ("write_id", FRAME_OFFSET, "n_frames")  # what FrameFiles.read 
 def summary_columns(columns: Iterable[str]) -> list[str]:
     """The columns a :class:`ClipSummary` is read from, in a clips table with these columns."""
     return SUMMARY_COLUMNS + [SPEAKING] if has_speaking(columns) else list(SUMMARY_COLUMNS)
+
+
+# What a reader keeps in memory of every row of the clips table it reads (besides the id): what
+# search ranks and merges its candidates by and finds their frames with, ~45 bytes a clip.
+RESIDENT_COLUMNS = ("write_id", "track", "start_s", "end_s", SPEAKING, FRAME_OFFSET, "n_frames")
+
+
+def resident_columns(columns: Iterable[str]) -> list[str]:
+    """The :data:`RESIDENT_COLUMNS` a clips table with these columns has."""
+    columns = set(columns)
+    return [c for c in RESIDENT_COLUMNS if c in columns]
 
 
 def frame_columns(columns: Iterable[str]) -> list[str]:
@@ -249,14 +260,9 @@ def packed_frames(table: pa.Table) -> PackedFrames:
     return PackedFrames(codes, scales, lengths)
 
 
-def summaries_from_arrow(table: pa.Table) -> list[ClipSummary]:
-    """ClipSummaries of the rows of ``table`` (``SUMMARY_COLUMNS`` at least), in row order."""
-    return [ClipSummary(**fields) for fields in _summary_fields(table)]
-
-
 def _summary_fields(table: pa.Table) -> list[dict]:
     """ClipSummary's fields of each row of ``table`` (the id column is ``clip_id``; paths are
-    unescaped; no speaking column: None). Read column by column: search makes 300 a query."""
+    unescaped; no speaking column: None). Read column by column."""
     columns = table.select(summary_columns(table.column_names)).to_pydict()
     paths = {path: loaded_path(path) for path in set(columns["path"])}  # a video's clips share one
     columns["path"] = [paths[path] for path in columns["path"]]

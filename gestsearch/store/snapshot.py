@@ -7,7 +7,7 @@ A clip row is visible only when its write_id is one of an indexed video row (see
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +19,20 @@ import pyarrow.compute as pc
 
 from gestsearch.errors import StoreError
 from gestsearch.store.framefiles import FrameFiles
-from gestsearch.store.records import PackedFrames
-from gestsearch.store.schema import CLIPS, FRAME_LOCATION, frame_columns, frames_in_files, packed_frames, vectors_of
+from gestsearch.store.records import Candidates, ClipSpans, ClipSummary, PackedFrames, loaded_path
+from gestsearch.store.schema import (
+    CLIPS,
+    FRAME_LOCATION,
+    FRAME_OFFSET,
+    RESIDENT_COLUMNS,
+    SPEAKING,
+    frame_columns,
+    frames_in_files,
+    packed_frames,
+    resident_columns,
+    summary_columns,
+    vectors_of,
+)
 from gestsearch.types import Column
 
 HAS_CONTENT = "content IS NOT NULL"  # the clips with a "content" vector (speech + transcript)
@@ -44,7 +56,7 @@ class Snapshot:
     live: pa.Array  # int64 write_ids of the video rows with status "indexed"
     clips: lancedb.table.Table  # pinned at versions.clips (read-only)
     columns: tuple[str, ...]  # of the clips table at that version
-    offsets: RowOffsets  # where each clip id's rows are in that version
+    resident: ResidentRows  # where each clip id's rows are in that version, and what search ranks by
     frame_files: FrameFiles  # of the index (used from format 4 on)
 
     @property
@@ -73,7 +85,7 @@ class Snapshot:
 
         Taken by row offset: a filter ``id IN (...)`` costs a third more for search's 300 candidates.
         """
-        return self.rows_at(self.offsets.of(np.asarray(ids, dtype=np.int64)), columns)
+        return self.rows_at(self.resident.offsets(np.asarray(ids, dtype=np.int64)), columns)
 
     def rows_at(self, offsets: np.ndarray, columns: list[str]) -> pa.Table:
         """Visible rows (``columns`` must include write_id) at these row offsets of the pinned table."""
@@ -81,9 +93,54 @@ class Snapshot:
             return self.clips.schema.empty_table().select(columns)
         return self.visible(self.clips.take_offsets(np.asarray(offsets).tolist()).select(columns).to_arrow())
 
+    def candidates(self, ids: np.ndarray) -> Candidates:
+        """The visible clips with these ids, in index order, as search's exact stage reads them:
+        from memory but for the frame vectors."""
+        rows = self.resident.offsets(np.asarray(ids, dtype=np.int64))
+        write_ids = self.resident.column("write_id", rows)
+        visible = np.isin(write_ids, self.live.to_numpy())
+        rows, write_ids = rows[visible], write_ids[visible]
+        if frames_in_files(self.columns):
+            frames = self.frame_files.read(write_ids, self.resident.column(FRAME_OFFSET, rows),
+                                           self.resident.column("n_frames", rows))
+        else:
+            frames = self.frames_of(self.rows_at(rows, ["write_id", *self.frame_columns]))
+        speaking = self.resident.column(SPEAKING, rows)
+        return Candidates(
+            ids=self.resident.ids(rows),
+            # an indexed video has one write_id in a snapshot: it tells the candidates' videos apart
+            spans=ClipSpans(write_ids, *(self.resident.column(c, rows) for c in ("track", "start_s", "end_s"))),
+            speaking=np.full(len(rows), np.nan, np.float32) if speaking is None else speaking,
+            frames=frames,
+            rows=rows,
+            version=self.versions.clips,
+        )
+
+    def summaries(self, candidates: Candidates, which: np.ndarray) -> list[ClipSummary]:
+        """The summaries of the candidates at positions ``which`` (in that order), read from
+        ``candidates``' version of the clips table: only what memory lacks is taken from LanceDB."""
+        if candidates.version != self.versions.clips:
+            raise StoreError("candidates and their summaries must be read in one store.reading() block")
+        which = np.asarray(which, dtype=np.int64)
+        order = np.argsort(candidates.rows[which])  # take_offsets returns rows in table order
+        taken = [c for c in summary_columns(self.columns) if c not in RESIDENT_COLUMNS and c != "id"]
+        rows = self.clips.take_offsets(candidates.rows[which][order].tolist()).select(taken).to_arrow().to_pydict()
+        unsorted = np.empty_like(order)
+        unsorted[order] = np.arange(len(order))
+        spans = candidates.spans
+        return [
+            ClipSummary(
+                clip_id=int(candidates.ids[i]), video_id=rows["video_id"][j], path=loaded_path(rows["path"][j]),
+                track=int(spans.tracks[i]), start_s=float(spans.start_s[i]), end_s=float(spans.end_s[i]),
+                start_frame=rows["start_frame"][j], end_frame=rows["end_frame"][j], text=rows["text"][j],
+                speaking=None if np.isnan(candidates.speaking[i]) else float(candidates.speaking[i]),
+            )
+            for i, j in zip(which.tolist(), unsorted.tolist())
+        ]
+
     def vectors_by_ids(self, ids: np.ndarray, column: Column) -> tuple[np.ndarray, np.ndarray]:
         """The ids (n,) and ``column`` vectors (n, 512) of the visible clips with these ids that have one."""
-        return self.vectors_at(self.offsets.of(np.asarray(ids, dtype=np.int64)), column)
+        return self.vectors_at(self.resident.offsets(np.asarray(ids, dtype=np.int64)), column)
 
     def vectors_at(self, offsets: np.ndarray, column: Column) -> tuple[np.ndarray, np.ndarray]:
         """The ids (n,) and ``column`` vectors (n, 512) of the visible rows at these offsets that have one."""
@@ -120,26 +177,47 @@ class Snapshot:
         return ids, scores
 
 
-class RowOffsets:
-    """Clip id → row offsets in one version of the clips table, read on first use (one id column
-    read per version; ids repeat while a writer replaces a video with the same content)."""
+class ResidentRows:
+    """One version of the clips table as far as search's exact stage needs it, in memory: clip id →
+    row offsets, and each row's :data:`~gestsearch.store.schema.RESIDENT_COLUMNS` (~60 bytes a clip
+    with the ids; read whole on first use, 0.6 s at 1M clips). Ids repeat while a writer replaces
+    a video with the same content."""
 
-    def __init__(self, table: lancedb.table.Table):
+    def __init__(self, table: lancedb.table.Table, columns: Iterable[str]):
         self._table = table
+        self._names = resident_columns(columns)
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+        self._ids = np.zeros(0, np.int64)
+        self._columns: dict[str, np.ndarray] = {}
 
-    def of(self, ids: np.ndarray) -> np.ndarray:
+    def offsets(self, ids: np.ndarray) -> np.ndarray:
         """The offsets of every row with one of ``ids``, sorted (int64)."""
-        if self._sorted is None:
-            all_ids = self._table.search().select(["id"]).to_arrow().column("id").to_numpy()
-            order = np.argsort(all_ids, kind="stable")
-            self._sorted = all_ids[order], order
-        sorted_ids, order = self._sorted
+        sorted_ids, order = self._load()
         first, end = np.searchsorted(sorted_ids, ids, "left"), np.searchsorted(sorted_ids, ids, "right")
         counts = end - first
         # first[i], first[i] + 1, ..., end[i] - 1 for every id, without a Python loop
         within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         return np.sort(order[np.repeat(first, counts) + within]).astype(np.int64)
+
+    def ids(self, offsets: np.ndarray) -> np.ndarray:
+        self._load()
+        return self._ids[offsets]
+
+    def column(self, name: str, offsets: np.ndarray) -> np.ndarray | None:
+        """``name`` at these rows (speaking: NaN for null); None when the table lacks the column."""
+        self._load()
+        values = self._columns.get(name)
+        return None if values is None else values[offsets]
+
+    def _load(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._sorted is None:
+            rows = self._table.search().select(["id", *self._names]).to_arrow()
+            self._ids = rows.column("id").to_numpy()
+            self._columns = {name: pc.fill_null(rows.column(name), np.nan).to_numpy() if name == SPEAKING
+                             else rows.column(name).to_numpy() for name in self._names}
+            order = np.argsort(self._ids, kind="stable")
+            self._sorted = self._ids[order], order
+        return self._sorted
 
 
 class Snapshots:
@@ -160,7 +238,7 @@ class Snapshots:
         self._videos = videos
         self._clips = clips
         self._live_cache: tuple[int, pa.Array] | None = None
-        self._pinned: tuple[lancedb.table.Table, tuple[str, ...], RowOffsets] | None = None
+        self._pinned: tuple[lancedb.table.Table, tuple[str, ...], ResidentRows] | None = None
         self._held: Snapshot | None = None
 
     @contextmanager
@@ -200,5 +278,6 @@ class Snapshots:
         if self._pinned is None or self._pinned[0].version != clips_version:
             table = self._db.open_table(CLIPS)
             table.checkout(clips_version)
-            self._pinned = table, tuple(table.schema.names), RowOffsets(table)
+            columns = tuple(table.schema.names)
+            self._pinned = table, columns, ResidentRows(table, columns)
         return Snapshot(Versions(videos_version, clips_version), live, *self._pinned, self._frame_files)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import lancedb
@@ -11,8 +12,17 @@ import numpy as np
 
 from gestsearch.atomic import write_json
 from gestsearch.constants import DIM
+from gestsearch.store.db import GestureStore
 from gestsearch.store.meta import META_NAME, SPEAKING_FORMAT
-from gestsearch.store.records import ClipRecord, VideoRecord, clip_id_for, now_iso, video_id_for
+from gestsearch.store.records import (
+    ClipRecord,
+    ClipSummary,
+    PackedFrames,
+    VideoRecord,
+    clip_id_for,
+    now_iso,
+    video_id_for,
+)
 from gestsearch.store.schema import CLIPS, VIDEOS, VIDEOS_SCHEMA, clips_schema
 from gestsearch.types import FrameEncoding
 
@@ -103,3 +113,11 @@ def index_made_before(path: Path, fingerprint: str, format_: int, frames: FrameE
     db.create_table(CLIPS, schema=clips_schema(frames, speaking=format_ >= SPEAKING_FORMAT, frame_files=False))
     meta = {"format": format_, "fingerprint": fingerprint, "created_at": now_iso(), "dim": DIM}
     write_json(path / META_NAME, meta if format_ == 1 else {**meta, "frames": frames}, indent=1)
+
+
+def candidate_summaries(store: GestureStore, ids: Iterable[int]) -> tuple[list[ClipSummary], PackedFrames]:
+    """The summaries and frame vectors of the clips with these ids, in index order, read as search
+    reads its candidates."""
+    with store.reading():
+        found = store.candidates(ids)
+        return store.summaries(found), found.frames

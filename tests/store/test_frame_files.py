@@ -18,7 +18,7 @@ from gestsearch.store.meta import FORMAT, FRAME_FILES_FORMAT, META_NAME
 from gestsearch.store.records import PackedFrames
 from gestsearch.store.repair import LOST_REASON
 from gestsearch.store.schema import FRAME_OFFSET, pack_frames
-from gestsearch.testing.store import synthetic_video
+from gestsearch.testing.store import candidate_summaries, synthetic_video
 
 FP = "fp"
 runner = CliRunner()
@@ -47,7 +47,7 @@ def test_each_commit_writes_one_file_and_reads_give_back_what_the_table_would(tm
         clips = [c for _, cs in records for c in cs]
         expected = pack_frames(clips, frames)
         by_id = {c.clip_id: i for i, c in enumerate(clips)}
-        summaries, packed = store.candidates([c.clip_id for c in clips])
+        summaries, packed = candidate_summaries(store, [c.clip_id for c in clips])
         for i, summary in enumerate(summaries):  # the codes and scales exactly as they were written
             j = by_id[summary.clip_id]
             np.testing.assert_array_equal(packed.clip(i), expected.clip(j))
@@ -70,13 +70,13 @@ def test_a_file_of_a_killed_write_and_of_a_replaced_video_go_once_no_reader_need
             store.add_video(video, clips)
             store.optimize()
             assert len(_frame_files(d)) == len(first) + 3
-            summaries, packed = reader.candidates(old_ids)
+            summaries, packed = candidate_summaries(reader, old_ids)
             assert len(summaries) == 6 and len(packed.lengths) == 6
         store.optimize()  # no reader inside a read now
         after = _frame_files(d)
     assert len(after) == 2 and len(after & first) == 1  # b's file, and a's new one
     with GestureStore.open(d, read_only=True) as store:
-        summaries, _ = store.candidates(store.all_clip_ids())
+        summaries, _ = candidate_summaries(store, store.all_clip_ids())
         assert len(summaries) == 5
 
 
@@ -93,7 +93,7 @@ def test_a_missing_or_short_frame_file_is_damage_that_repair_turns_into_lost_vid
         with pytest.raises(IndexDamaged, match=r"frame file .* is missing; run `gestsearch repair"):
             store.clips_by_ids([records[0][1][0].clip_id])
         with pytest.raises(IndexDamaged, match="shorter than its clips need"):
-            store.candidates([c.clip_id for c in records[1][1]])
+            candidate_summaries(store, [c.clip_id for c in records[1][1]])
 
     report = repair_index(d)
 
@@ -103,7 +103,7 @@ def test_a_missing_or_short_frame_file_is_damage_that_repair_turns_into_lost_vid
         assert {v.path: v.reason for v in store.videos() if v.status == "failed"} == dict.fromkeys(
             ("/talks/a.mp4", "/talks/b.mp4"), LOST_REASON)
         assert store.clip_count() == 3
-        summaries, _ = store.candidates(store.all_clip_ids())
+        summaries, _ = candidate_summaries(store, store.all_clip_ids())
         assert {s.path for s in summaries} == {"/talks/c.mp4"}
         store.add_video(*records[0])  # what `gestsearch index` does for a lost video
         assert store.clip_count() == 6

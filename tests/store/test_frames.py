@@ -13,7 +13,7 @@ from gestsearch.scoring import coupling_scores
 from gestsearch.store import GestureStore
 from gestsearch.store.framefiles import FRAMES_DIR
 from gestsearch.store.meta import META_NAME
-from gestsearch.testing.store import index_made_before, synthetic_video
+from gestsearch.testing.store import candidate_summaries, index_made_before, synthetic_video
 
 FP = "fp"
 
@@ -31,7 +31,7 @@ def test_candidates_come_back_in_index_order_with_the_frames_of_the_records(tmp_
     clips = _index(tmp_path / "db", frames)
     store = GestureStore.open(tmp_path / "db", read_only=True)
     wanted = [clips[7].clip_id, clips[0].clip_id, 12345, clips[3].clip_id]  # 12345 is no clip
-    summaries, packed = store.candidates(wanted)
+    summaries, packed = candidate_summaries(store, wanted)
     assert [s.clip_id for s in summaries] == [clips[0].clip_id, clips[3].clip_id, clips[7].clip_id]
     records = store.clips_by_ids([s.clip_id for s in summaries])
     for i, (summary, record) in enumerate(zip(summaries, records, strict=True)):
@@ -41,7 +41,7 @@ def test_candidates_come_back_in_index_order_with_the_frames_of_the_records(tmp_
     words = clips[1].frames[:3].astype(np.float32)
     np.testing.assert_allclose(coupling_scores(words, packed), coupling_scores(words, [r.frames for r in records]),
                                atol=1e-6)
-    summaries, packed = store.candidates([])
+    summaries, packed = candidate_summaries(store, [])
     assert summaries == [] and len(packed.lengths) == 0 and len(coupling_scores(words, packed)) == 0
 
 
@@ -64,7 +64,7 @@ def test_an_index_of_format_1_reads_and_grows_with_float16_frames(tmp_path):
         store.add_video(video, more)
         assert store.clip_count() == len(clips) + 2
         np.testing.assert_allclose(store.clips_by_ids([more[0].clip_id])[0].frames, more[0].frames, atol=2e-3)
-        summaries, packed = store.candidates([c.clip_id for c in clips])
+        summaries, packed = candidate_summaries(store, [c.clip_id for c in clips])
         assert packed.codes.dtype == np.float16 and len(summaries) == 3
     assert not (tmp_path / "db" / FRAMES_DIR).exists()  # its frames stay in the clips table
 

@@ -11,7 +11,7 @@ import pytest
 from gestsearch.filters import ClipFilter
 from gestsearch.store import GestureStore
 from gestsearch.store.meta import FORMAT, META_NAME, SPEAKING_FORMAT
-from gestsearch.testing.store import index_made_before, synthetic_video
+from gestsearch.testing.store import candidate_summaries, index_made_before, synthetic_video
 
 FP = "fp"
 SCORES = (0.9, 0.1, None, 0.5)
@@ -32,7 +32,7 @@ def test_new_indexes_store_the_scores(tmp_path):
     with GestureStore.open(tmp_path / "db", fingerprint=FP, create=True) as store:
         store.add_video(video, clips)
         assert [c.speaking for c in store.clips_of_video("/archive/panel.mp4")] == pytest.approx(SCORES)
-        summaries, _ = store.candidates([c.clip_id for c in clips])
+        summaries, _ = candidate_summaries(store, [c.clip_id for c in clips])
         assert {s.clip_id: s.speaking for s in summaries} == pytest.approx({c.clip_id: c.speaking for c in clips})
         kept = set(store.matching_clip_ids(ClipFilter(min_speaking=0.5)).tolist())
         assert kept == {c.clip_id for c in clips if c.speaking is None or c.speaking >= 0.5}
@@ -47,7 +47,7 @@ def test_an_index_made_before_the_scores_reads_them_as_none_and_grows(tmp_path, 
     with GestureStore.open(tmp_path / "db", fingerprint=FP) as store:
         store.add_video(video, clips)  # scores computed by a newer indexer, dropped on the way in
         assert [c.speaking for c in store.clips_of_video("/archive/panel.mp4")] == [None] * len(clips)
-        summaries, packed = store.candidates([c.clip_id for c in clips])
+        summaries, packed = candidate_summaries(store, [c.clip_id for c in clips])
         assert len(summaries) == len(clips) and all(s.speaking is None for s in summaries)
         all_ids = {c.clip_id for c in clips}
         assert set(store.matching_clip_ids(ClipFilter(min_speaking=0.5)).tolist()) == all_ids
