@@ -300,6 +300,16 @@ def verdicts(levels: list[dict]) -> list[str]:
     return out
 
 
+def peak_rss(pid: int) -> float | None:
+    """The peak resident memory of process ``pid`` so far (VmHWM), MB; None off Linux."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    kib = next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), None)
+    return None if kib is None else round(kib / 1024, 1)
+
+
 def machine() -> dict:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
     names = (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
@@ -345,6 +355,7 @@ def main() -> None:
             r = results[-1]
             print(f"  {clients:>2} clients: p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, {r['errors']} errors, "
                   f"load {r['load_before'][0]:.2f} → {r['load_after'][0]:.2f}", flush=True)
+        peak_rss_mb = peak_rss(server.pid)
     finally:
         if server is not None:
             server.terminate()
@@ -361,6 +372,7 @@ def main() -> None:
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "index": {**build, "build_or_open_s": round(build_s, 1), "path": None if temporary else str(db)},
         "server": {"command": "gestsearch serve --db INDEX --host 127.0.0.1", "startup_s": round(startup_s, 1),
+                   "peak_rss_mb": peak_rss_mb,
                    "OMP_NUM_THREADS": args.server_threads or os.environ.get("OMP_NUM_THREADS")},
         "load_average": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]},
         "machine": machine(), "levels": results, "targets": verdicts(results),
@@ -376,6 +388,7 @@ def main() -> None:
     print()
     for line in verdicts(results):
         print(f"- {line}")
+    print(f"- server peak RSS (VmHWM) {peak_rss_mb} MB")
     print(f"- load average (1/5/15 min) at the start {report['load_average']['start']}, at the end {report['load_average']['end']}")
     print(f"wrote {path}")
 

@@ -134,20 +134,5 @@ def embedder_for(settings: Settings, gestsync_now: bool = True) -> Embedder:
     return Embedder.from_settings(settings, gestsync_now)
 
 
-def query_encoder_for(settings: Settings) -> QueryEncoder:
-    """What a text (or gesture-id) query needs of the models: on the CPU, the numpy text encoder,
-    which answers without importing torch (about 2 s of a cold query); on a GPU, or for files it
-    does not read, the torch :class:`Embedder` with GestSync left unloaded."""
-    from gestsearch.models.checkpoint import UnsupportedCheckpoint
-    from gestsearch.models.numpy_text import NumpyTextEncoder
-
-    if settings.cpu_only():
-        try:
-            return NumpyTextEncoder.from_settings(settings)
-        except UnsupportedCheckpoint:
-            pass
-    return embedder_for(settings, gestsync_now=False)
-
-
 def model_note(embedder: Embedder | QueryEncoder) -> None:
     note(f"model: {embedder.info.name} (fingerprint {embedder.info.fingerprint})")

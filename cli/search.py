@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from cli.options import JsonOpt, settings_options
-from cli.output import console, embedder_for, model_note, note, print_json, query_encoder_for, shown
+from cli.output import console, embedder_for, model_note, note, print_json, shown
 from gestsearch.config import Settings
 from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K, SPEAKING_THRESHOLD
 from gestsearch.results import SearchResult
@@ -72,6 +72,7 @@ def search(
         note(f"model: {result.model} (at {server})")
     else:
         from gestsearch import runtime
+        from gestsearch.search.encoders import query_encoder_for
         from gestsearch.search.engine import Searcher
         from gestsearch.store import AnnConfig, GestureStore
 

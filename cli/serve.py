@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from cli.options import settings_options
-from cli.output import console, embedder_for, model_note
+from cli.output import console, model_note
 from gestsearch.config import Settings
 
 
@@ -34,13 +34,14 @@ def serve(
             f"--host {host} lets other machines connect: give --token T, or --open-to-network to let anyone search"
         )
     from gestsearch import runtime
+    from gestsearch.search.encoders import ResidentEncoder
 
     # Queries run one at a time and their models are small: one thread is fastest, and on busy
     # cores two threads made the text encoder 40x slower (benchmarks/README.md, bench_serve).
     runtime.set_threads(runtime.SMALL_MODEL_THREADS)
-    embedder = embedder_for(settings)
-    app = create_app(settings, token, embedder)
-    model_note(embedder)
+    encoder = ResidentEncoder(settings)  # torch only once a speech or gesture query comes
+    app = create_app(settings, token, encoder)
+    model_note(encoder)
     shown_host = f"[{host}]" if ":" in host else host
     console.print(f"serving {settings.db} at http://{shown_host}:{port}/ (API: /api, schema: /openapi.json); Ctrl-C stops")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -138,7 +138,7 @@ def embed_video(
             clips.append(_clip(record, track, span, gestures, embedder, audio, transcript))
     for clip, score in zip(clips, speaking_scores(clips)):
         clip.speaking = score
-    frames = covered_frames((c.video_id, c.track, c.start_frame, c.end_frame) for c in clips)
+    frames = covered_frames(*(np.array([getattr(c, f) for c in clips]) for f in ("video_id", "track", "start_frame", "end_frame")))
     return VideoClips(clips, len(tracks), frames, notes)
 
 

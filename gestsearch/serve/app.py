@@ -33,11 +33,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gestsearch.config import Settings
 from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K, SPEAKING_THRESHOLD
-from gestsearch.embedding import Embedder
 from gestsearch.errors import GestsearchError, QueryError
 from gestsearch.export import export_results
 from gestsearch.results import SearchResult
 from gestsearch.search import ClipFilter, Searcher
+from gestsearch.search.encoders import ResidentEncoder
+from gestsearch.search.engine import QueryEncoder
 from gestsearch.serve.media import CutCache, default_cache_dir, servable_file, video_of_clip
 from gestsearch.store import AnnConfig, GestureStore
 from gestsearch.text import json_text, printable
@@ -60,7 +61,7 @@ class JSONText(JSONResponse):
 @dataclass
 class ServiceState:
     settings: Settings
-    embedder: Embedder
+    embedder: QueryEncoder
     store: GestureStore
     token: str | None
     cuts: CutCache
@@ -72,13 +73,13 @@ class ServiceState:
             yield Searcher(self.store, self.embedder, candidates)
 
 
-def create_app(settings: Settings, token: str | None = None, embedder: Embedder | None = None,
+def create_app(settings: Settings, token: str | None = None, embedder: QueryEncoder | None = None,
                cache_dir: Path | None = None) -> FastAPI:
     """The service for the index ``settings.db`` with the models ``settings`` name (or ``embedder``).
 
     ``token``: when set, every API and media request must carry it (``Authorization: Bearer``,
     the ``gestsearch_token`` cookie, or ``?token=``)."""
-    embedder = embedder or Embedder.from_settings(settings)
+    embedder = embedder or ResidentEncoder(settings)
     ann = AnnConfig(device=embedder.device)  # a GPU searches there
     store = GestureStore.open(settings.db, fingerprint=embedder.info.fingerprint, read_only=True, ann=ann)
     state = ServiceState(settings, embedder, store, token, CutCache(cache_dir or default_cache_dir()))

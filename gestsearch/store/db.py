@@ -364,7 +364,7 @@ class GestureStore:
         snapshot = self._snapshots.take()
         videos = self._videos.search().select(["status", "duration_s"]).to_arrow().to_pylist()
         statuses = [v["status"] for v in videos]
-        clips = snapshot.rows(["write_id", "video_id", "track", "start_frame", "end_frame"])
+        clips = snapshot.rows(["write_id", "track", "start_frame", "end_frame"])  # a write_id per indexed video
         return IndexInfo(
             path=self.path,
             fingerprint=self.fingerprint,
@@ -374,7 +374,7 @@ class GestureStore:
             clips=clips.num_rows,
             clip_rows=self._clips.count_rows(),
             clips_with_content=snapshot.rows(["write_id"], HAS_CONTENT).num_rows,
-            frames=covered_frames(zip(*(clips.column(c).to_pylist() for c in ("video_id", "track", "start_frame", "end_frame")))),
+            frames=covered_frames(*(clips.column(c).to_numpy() for c in ("write_id", "track", "start_frame", "end_frame"))),
             ann={column: self._sidecar.saved_info(column, snapshot.versions) for column in COLUMNS},
             bytes_on_disk=sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file()),
             lancedb_version=lancedb.__version__,

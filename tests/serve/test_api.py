@@ -711,3 +711,29 @@ def test_cli_search_asks_a_running_server(live, searcher, tmp_path, monkeypatch)
     assert (tmp_path / "out" / "results.csv").is_file() and len(list((tmp_path / "out").glob("*.png"))) == 2
     refused = CliRunner().invoke(app, ["search", QUERY, "--server", f"http://127.0.0.1:{free_port()}"])
     assert refused.exit_code == 2 and "cannot reach the gestsearch server" in refused.output
+
+
+def test_a_server_left_to_load_its_models_answers_text_without_torch_and_loads_it_for_gestures(corpus, searcher,
+                                                                                                 ranked, tmp_path):
+    """What `gestsearch serve` runs (no embedder given): text by the numpy encoder, torch only once
+    a gesture (or speech) query needs it; the answers are the library's with the torch models."""
+    path = ranked[0]["video_path"]
+    script = f"""
+import json, sys
+from fastapi.testclient import TestClient
+from gestsearch.config import Settings
+from gestsearch.serve import create_app
+client = TestClient(create_app(Settings(db={str(corpus.db)!r}, device="cpu"), cache_dir={str(tmp_path)!r}))
+text = client.get("/api/search", params={{"q": {QUERY!r}, "k": 3}})
+torch_after_text = "torch" in sys.modules
+like = client.get("/api/search/like", params={{"video": {path!r}, "start": 0.0, "end": 2.0, "k": 3}})
+print(json.dumps([text.json(), torch_after_text, like.json(), "torch" in sys.modules]))
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    text, torch_after_text, like, torch_after_like = json.loads(run.stdout.splitlines()[-1])
+    assert not torch_after_text and torch_after_like
+    expected = library(searcher.search(searcher.text_query(QUERY), 3).result)
+    assert [h["clip_id"] for h in text["hits"]] == [h["clip_id"] for h in expected["hits"]]
+    np.testing.assert_allclose([h["score"] for h in text["hits"]], [h["score"] for h in expected["hits"]], atol=1e-4)
+    assert like == library(searcher.search(searcher.gesture_query_from_video(Path(path), 0.0, 2.0, 0), 3).result)
