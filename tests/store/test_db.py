@@ -140,9 +140,12 @@ def test_info_reports_counts_ann_and_size(tmp_path):
     with GestureStore.open(tmp_path / "db", fingerprint=FP, create=True) as store:
         for i in range(3):
             store.add_video(*synthetic_video(tmp_path / f"v{i}.mp4", FP, n_clips=4, n_frames=75))
-        assert store.info().ann["gesture"] == AnnInfo("none")
+        before = store.info()
+        assert before.ann["gesture"] == AnnInfo("none") and before.clips_with_content == 6  # counted in LanceDB
         store.optimize()
-        info = store.info()
+        info = store.info()  # from the fresh sidecar
+        store.add_video(*synthetic_video(tmp_path / "v3.mp4", FP, n_clips=4, n_frames=75))
+        assert store.info().ann["content"].fresh is False and store.info().clips_with_content == 8
     assert info.fingerprint == FP
     assert (info.videos_indexed, info.videos_failed) == (3, 0)
     # frames of video held, each once: 4 clips of 75 frames every CLIP_STRIDE frames per video
