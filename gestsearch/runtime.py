@@ -10,6 +10,9 @@
   runs stage 2's scoring and the numpy text encoder: 100 ms against 2–8 ms for a phrase with two
   OpenBLAS threads on busy cores.
 
+A resident server also raises its soft limit on open files (:func:`raise_open_files`): its reader
+keeps a share of it as open frame files (``gestsearch.store.framefiles``).
+
 Nothing here imports torch: a text query answered by the numpy encoder never loads it.
 """
 
@@ -25,6 +28,7 @@ from pathlib import Path
 SMALL_MODEL_THREADS = 1
 ONEDNN_CACHE_SHAPES = 64  # kernels per input shape oneDNN keeps (see limit_threads)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+OPEN_FILES_WANTED = 16_384  # 4 × framefiles.OPEN_FILES_MAX
 
 
 def usable_cores(affinity: set[int] | None = None, cgroups: Sequence[Path] | None = None) -> int:
@@ -121,3 +125,21 @@ def small_model_threads() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def raise_open_files(wanted: int = OPEN_FILES_WANTED) -> int:
+    """Raise this process's soft limit on open files to ``wanted`` where the hard limit allows (the
+    usual soft limit is 1,024 under a hard limit of 2^19); the soft limit now."""
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft

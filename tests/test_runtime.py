@@ -103,3 +103,14 @@ def test_set_threads_limits_numpy_blas_and_a_torch_imported_later():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     blas, torch_threads = out.stdout.rsplit(" ", 1)
     assert set(json.loads(blas)) == {1} and int(torch_threads) == 1
+
+
+@pytest.mark.parametrize(("limits", "now"), [((1024, 524_288), 16_384), ((1024, 4096), 4096), ((65_536, 65_536), 65_536)])
+def test_a_server_raises_its_open_files_limit_as_far_as_the_hard_limit_allows(monkeypatch, limits, now):
+    import resource
+
+    set_to = []
+    monkeypatch.setattr(resource, "getrlimit", lambda which: limits)
+    monkeypatch.setattr(resource, "setrlimit", lambda which, pair: set_to.append(pair))
+    assert runtime.raise_open_files(16_384) == now
+    assert set_to == ([] if limits[0] >= 16_384 else [(now, limits[1])])

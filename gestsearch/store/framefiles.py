@@ -36,9 +36,26 @@ from gestsearch.types import FrameEncoding
 
 FRAMES_DIR = "frames"
 SUFFIX = ".frames"
-OPEN_FILES = 512  # file descriptors a reader keeps open (LRU): a search touches ≤ 300 files
+# Frame files a reader keeps open (LRU): a share of the process's soft descriptor limit, at most
+# OPEN_FILES_MAX. A search touches up to 300 files; at 1M clips in 2,000 files, keeping 512 open
+# left ~277 to open per query, half of stage 2's frame read (benchmarks/README.md).
+OPEN_FILES_MAX = 4096
+OPEN_FILES_SHARE = 4  # a quarter of the limit: LanceDB, sockets and media files need the rest
+OPEN_FILES_MIN = 16
 CODE_DTYPES: dict[FrameEncoding, np.dtype] = {"int8": np.dtype(np.int8), "float16": np.dtype(np.float16)}
 SCALE_DTYPE = np.dtype(np.float32)
+
+
+def open_files_allowed() -> int:
+    """How many frame files a reader keeps open (see :data:`OPEN_FILES_MAX`)."""
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return OPEN_FILES_MIN
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return OPEN_FILES_MAX
+    return max(OPEN_FILES_MIN, min(OPEN_FILES_MAX, soft // OPEN_FILES_SHARE))
 
 
 def file_name(write_id: int) -> str:
@@ -58,6 +75,7 @@ class FrameFiles:
         self.directory = directory
         self.encoding = encoding
         self._open: OrderedDict[int, int] = OrderedDict()  # write_id → file descriptor, least recent first
+        self.max_open = open_files_allowed()
         weakref.finalize(self, _close_all, self._open)
 
     def write(self, write_id: int, frames: PackedFrames) -> np.ndarray:
@@ -137,7 +155,7 @@ class FrameFiles:
         except FileNotFoundError:
             raise self._damaged(write_id, "is missing") from None
         self._open[write_id] = fd
-        if len(self._open) > OPEN_FILES:
+        if len(self._open) > self.max_open:
             os.close(self._open.popitem(last=False)[1])
         return fd
 

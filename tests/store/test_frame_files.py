@@ -13,7 +13,15 @@ from typer.testing import CliRunner
 from cli.main import app
 from gestsearch.errors import IndexDamaged
 from gestsearch.store import GestureStore, repair_index
-from gestsearch.store.framefiles import FRAMES_DIR, SUFFIX, FrameFiles, file_name
+from gestsearch.store.framefiles import (
+    FRAMES_DIR,
+    OPEN_FILES_MAX,
+    OPEN_FILES_MIN,
+    SUFFIX,
+    FrameFiles,
+    file_name,
+    open_files_allowed,
+)
 from gestsearch.store.meta import FORMAT, FRAME_FILES_FORMAT, META_NAME
 from gestsearch.store.records import PackedFrames
 from gestsearch.store.repair import LOST_REASON
@@ -121,9 +129,9 @@ def test_cli_repair_names_the_frame_files(tmp_path):
     assert "1 video lost their clips" in result.output
 
 
-def test_reads_of_many_files_keep_a_bounded_number_open(tmp_path, monkeypatch):
-    monkeypatch.setattr("gestsearch.store.framefiles.OPEN_FILES", 2)
+def test_reads_of_many_files_keep_a_bounded_number_open(tmp_path):
     files = FrameFiles(tmp_path, "int8")
+    files.max_open = 2
     rng = np.random.default_rng(0)
     written = {}
     for write_id in range(1, 6):
@@ -145,3 +153,11 @@ def _row_write_ids(store: GestureStore) -> list[int]:
     rows = snapshot.rows_by_ids(store.all_clip_ids(), ["id", "write_id"])
     by_id = dict(zip(rows.column("id").to_pylist(), rows.column("write_id").to_pylist()))
     return [by_id[i] for i in store.all_clip_ids().tolist()]
+
+
+@pytest.mark.parametrize(("soft", "kept"), [(1024, 256), (20_000, OPEN_FILES_MAX), (40, OPEN_FILES_MIN)])
+def test_a_reader_keeps_open_a_quarter_of_the_descriptor_limit(monkeypatch, soft, kept):
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (soft, soft))
+    assert open_files_allowed() == kept
