@@ -26,11 +26,11 @@ from gestsearch.store.schema import (
     FRAME_OFFSET,
     RESIDENT_COLUMNS,
     SPEAKING,
+    SUMMARY_COLUMNS,
     frame_columns,
     frames_in_files,
     packed_frames,
     resident_columns,
-    summary_columns,
     vectors_of,
 )
 from gestsearch.types import Column
@@ -123,19 +123,19 @@ class Snapshot:
             raise StoreError("candidates and their summaries must be read in one store.reading() block")
         which = np.asarray(which, dtype=np.int64)
         order = np.argsort(candidates.rows[which])  # take_offsets returns rows in table order
-        taken = [c for c in summary_columns(self.columns) if c not in RESIDENT_COLUMNS and c != "id"]
+        taken = [c for c in SUMMARY_COLUMNS if c not in RESIDENT_COLUMNS and c != "id"]
         rows = self.clips.take_offsets(candidates.rows[which][order].tolist()).select(taken).to_arrow().to_pydict()
-        unsorted = np.empty_like(order)
-        unsorted[order] = np.arange(len(order))
-        spans = candidates.spans
+        rows["path"] = [loaded_path(path) for path in rows["path"]]
+        at = np.empty_like(order)
+        at[order] = np.arange(len(order))  # where each asked candidate's row came back
+        spans, speaking = candidates.spans, candidates.speaking
         return [
             ClipSummary(
-                clip_id=int(candidates.ids[i]), video_id=rows["video_id"][j], path=loaded_path(rows["path"][j]),
-                track=int(spans.tracks[i]), start_s=float(spans.start_s[i]), end_s=float(spans.end_s[i]),
-                start_frame=rows["start_frame"][j], end_frame=rows["end_frame"][j], text=rows["text"][j],
-                speaking=None if np.isnan(candidates.speaking[i]) else float(candidates.speaking[i]),
+                clip_id=int(candidates.ids[i]), track=int(spans.tracks[i]), start_s=float(spans.start_s[i]),
+                end_s=float(spans.end_s[i]), speaking=None if np.isnan(speaking[i]) else float(speaking[i]),
+                **{c: rows[c][j] for c in taken},
             )
-            for i, j in zip(which.tolist(), unsorted.tolist())
+            for i, j in zip(which.tolist(), at.tolist())
         ]
 
     def vectors_by_ids(self, ids: np.ndarray, column: Column) -> tuple[np.ndarray, np.ndarray]:
