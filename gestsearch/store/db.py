@@ -56,6 +56,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 LANCE_INDEX_MIN = 100_000  # clips from which optimize() builds LanceDB's own vector indexes
 KEEP_VERSIONS = timedelta(hours=1)  # old table versions optimize() keeps while readers are inside a read
+# LanceDB's metadata cache (1 GiB by default) keeps the manifest of every table version, each listing
+# every fragment: with one commit (and fragment) per video, an indexer grew by 0.25 MiB per video at
+# first and ~1 MiB per video at 1,000 (+581 MiB over 1,000 videos of 30 clips; +88 MiB with this cap,
+# flat after 300: benchmarks/bench_commit_memory.py). Old versions' manifests are not read again; all
+# reads of 30k uncompacted clips need 32 MiB.
+METADATA_CACHE_BYTES = 64 << 20
 
 
 def reads(method: F) -> F:
@@ -134,7 +140,8 @@ class GestureStore:
             meta = open_meta(path, fingerprint, create, frames)
             with storage_errors(path):
                 try:
-                    db = lancedb.connect(path, read_consistency_interval=timedelta(0))
+                    session = lancedb.Session(metadata_cache_size_bytes=METADATA_CACHE_BYTES)
+                    db = lancedb.connect(path, read_consistency_interval=timedelta(0), session=session)
                     store = cls(path, meta, db, lock, ann or AnnConfig())
                 except ValueError as e:
                     raise StoreError(f"index at {path} is unreadable: {e}") from e

@@ -197,3 +197,24 @@ def test_search_pooled_validates_queries(tmp_path):
             store.search_pooled(np.ones(512, np.float32), 5, column="frames")
         with pytest.raises(ValueError, match="backend must be one of"):
             store.search_pooled(np.ones(512, np.float32), 5, backend="annoy")
+
+
+def test_the_store_caps_lancedb_metadata_cache(tmp_path, monkeypatch):
+    """Every table version's manifest stays in LanceDB's metadata cache (1 GiB by default): an
+    indexer committing one version per video grew with it (benchmarks/bench_commit_memory.py)."""
+    import lancedb
+
+    from gestsearch.store.db import METADATA_CACHE_BYTES
+
+    sessions = []
+    real = lancedb.Session
+
+    def session(**sizes):
+        sessions.append(sizes)
+        return real(**sizes)
+
+    monkeypatch.setattr(lancedb, "Session", session)
+    with GestureStore.open(tmp_path / "db", fingerprint="fp", create=True) as store:
+        store.add_video(*synthetic_video(tmp_path / "v.mp4", "fp", n_clips=2))
+        assert store.clip_count() == 2
+    assert sessions == [{"metadata_cache_size_bytes": METADATA_CACHE_BYTES}] and METADATA_CACHE_BYTES <= 64 << 20
