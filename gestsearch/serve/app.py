@@ -1,8 +1,8 @@
 """`gestsearch serve`: the search service (FastAPI on uvicorn), its JSON API and the web UI.
 
-The models are loaded once and the index opened once, read-only; every request takes a fresh
-consistent snapshot of the index, so clips that ``gestsearch index`` commits meanwhile show up
-without a restart. Model and index work is serialised by one lock (a query costs tens of
+The models are loaded once (torch on the first speech or gesture query: ``ResidentEncoder``) and the
+index opened once, read-only; every request takes a fresh consistent snapshot of the index, so
+clips that ``gestsearch index`` commits meanwhile show up without a restart. Model and index work is serialised by one lock (a query costs tens of
 milliseconds; two cores gain nothing from running two at once), while the server keeps taking
 requests, streaming media and answering from other threads.
 
