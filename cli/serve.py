@@ -35,11 +35,12 @@ def serve(
         )
     from gestsearch import runtime
     from gestsearch.search.encoders import ResidentEncoder
+    from gestsearch.store.framefiles import OPEN_FILES_WANTED
 
     # Queries run one at a time and their models are small: one thread is fastest, and on busy
     # cores two threads made the text encoder 40x slower (benchmarks/README.md, bench_serve).
     runtime.set_threads(runtime.SMALL_MODEL_THREADS)
-    runtime.raise_open_files()  # before the index opens: its reader sizes its open frame files by it
+    runtime.raise_open_files(OPEN_FILES_WANTED)  # before the index opens: its reader sizes its open frame files by it
     encoder = ResidentEncoder(settings)  # torch only once a speech or gesture query comes
     app = create_app(settings, token, encoder)
     model_note(encoder)

@@ -28,7 +28,6 @@ from pathlib import Path
 SMALL_MODEL_THREADS = 1
 ONEDNN_CACHE_SHAPES = 64  # kernels per input shape oneDNN keeps (see limit_threads)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-OPEN_FILES_WANTED = 16_384  # 4 × framefiles.OPEN_FILES_MAX
 
 
 def usable_cores(affinity: set[int] | None = None, cgroups: Sequence[Path] | None = None) -> int:
@@ -127,7 +126,7 @@ def small_model_threads() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def raise_open_files(wanted: int = OPEN_FILES_WANTED) -> int:
+def raise_open_files(wanted: int) -> int:
     """Raise this process's soft limit on open files to ``wanted`` where the hard limit allows (the
     usual soft limit is 1,024 under a hard limit of 2^19); the soft limit now."""
     try:

@@ -34,6 +34,11 @@ def query_encoder_for(settings: Settings) -> QueryEncoder:
             return NumpyTextEncoder.from_settings(settings)
         except UnsupportedCheckpoint:
             pass
+    return torch_encoder(settings)
+
+
+def torch_encoder(settings: Settings) -> QueryEncoder:
+    """The torch ``Embedder`` of the models ``settings`` name, GestSync loaded on first use."""
     from gestsearch.embedding import Embedder
 
     return Embedder.from_settings(settings, gestsync_now=False)
@@ -64,9 +69,7 @@ class ResidentEncoder:
     def full(self) -> QueryEncoder:
         """The torch models (loaded now if they are not yet)."""
         if self._full is None:
-            from gestsearch.embedding import Embedder
-
-            self._full = Embedder.from_settings(self._settings, gestsync_now=False)
+            self._full = torch_encoder(self._settings)
         return self._full
 
     def content(

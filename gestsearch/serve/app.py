@@ -2,9 +2,10 @@
 
 The models are loaded once (torch on the first speech or gesture query: ``ResidentEncoder``) and the
 index opened once, read-only; every request takes a fresh consistent snapshot of the index, so
-clips that ``gestsearch index`` commits meanwhile show up without a restart. Model and index work is serialised by one lock (a query costs tens of
-milliseconds; two cores gain nothing from running two at once), while the server keeps taking
-requests, streaming media and answering from other threads.
+clips that ``gestsearch index`` commits meanwhile show up without a restart. Model and index work
+is serialised by one lock (a query costs tens of milliseconds; two cores gain nothing from running
+two at once), while the server keeps taking requests, streaming media and answering from other
+threads.
 
 Every search answers with the ``gestsearch.search/1`` document of ``gestsearch search --json``.
 Errors are 4xx with ``{"error": "<one line>"}`` (500 only for a bug, also one line).

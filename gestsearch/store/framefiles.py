@@ -2,9 +2,8 @@
 
 Why not a LanceDB column: search's exact stage reads the frame vectors of its 300 candidates
 (~11.6 MB). LanceDB's take of the list columns spent 30–45 ms on them on 2 cores; one positioned
-read a clip from the page cache takes ~4–6 ms, and the stage's whole read (with the summaries from
-LanceDB) 13–20 ms (benchmarks/README.md, "Frame vectors in files"). Everything else about a clip
-stays in the clips table.
+read a clip from the page cache takes ~4–6 ms (benchmarks/README.md, "Frame vectors in files").
+Everything else about a clip stays in the clips table.
 
 Layout: ``PATH/frames/<write_id as 16 hex digits>.frames`` holds the frames of the clips one
 ``add_video`` commits, one block per clip: its scales (n float32, int8 frames only), then its
@@ -42,6 +41,7 @@ SUFFIX = ".frames"
 OPEN_FILES_MAX = 4096
 OPEN_FILES_SHARE = 4  # a quarter of the limit: LanceDB, sockets and media files need the rest
 OPEN_FILES_MIN = 16
+OPEN_FILES_WANTED = OPEN_FILES_MAX * OPEN_FILES_SHARE  # the soft limit under which all OPEN_FILES_MAX stay open
 CODE_DTYPES: dict[FrameEncoding, np.dtype] = {"int8": np.dtype(np.int8), "float16": np.dtype(np.float16)}
 SCALE_DTYPE = np.dtype(np.float32)
 
