@@ -20,8 +20,9 @@ def atomic_path(path: str | Path, durable: bool = False) -> Iterator[Path]:
 
     The temporary name keeps the suffix (``np.savez`` and ``torch.save`` callers rely on it) and
     starts with a dot. On an exception it is removed and ``path`` is left as it was. Parent
-    folders are created. ``durable``: flush the new file to disk before the rename, for files a
-    power cut must not leave empty (the index's own files).
+    folders are created. ``durable``: flush the new file to disk before the rename and the folder
+    after it, for files a power cut must neither leave empty nor lose once written (the index's
+    own files: a LanceDB commit may already name them).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,6 +32,8 @@ def atomic_path(path: str | Path, durable: bool = False) -> Iterator[Path]:
         if durable:
             _fsync(tmp)
         os.replace(tmp, path)
+        if durable:
+            _fsync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -65,3 +68,10 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows cannot open a folder and needs no such step)."""
+    if os.name == "nt":
+        return
+    _fsync(folder)
