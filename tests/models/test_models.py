@@ -76,6 +76,29 @@ def test_stream_features_any_chunking(gestsync_model, golden):
     assert one.shape == (1, 1024)
 
 
+@pytest.mark.parametrize(("n_frames", "chunk"), [(1, 64), (30, 7), (30, 64)])
+def test_edge_padding_steps_are_computed_once(n_frames, chunk):
+    """The padded ends' steps that see five copies of one frame run through the trunk once each,
+    and the features still equal the released per-window procedure."""
+    from gestsearch.models.config import TINY
+    from gestsearch.models.gestsync import FRAME_SHAPE, Kernels
+
+    torch.manual_seed(0)
+    model = GestSync(TINY.gestsync).eval()
+    frames = torch.rand(n_frames, *FRAME_SHAPE)
+    computed = []
+
+    def counted_steps(x: torch.Tensor) -> torch.Tensor:
+        steps = model.trunk_steps(x)
+        computed.append(steps.shape[1])
+        return steps
+
+    kernels = Kernels(counted_steps, model.window_means)
+    shared = model.frame_features(frames, chunk_frames=chunk, kernels=kernels)
+    assert sum(computed) == n_frames + 4  # T + 20 steps in all, 16 of them repeats
+    torch.testing.assert_close(shared, model.frame_features_per_window(frames), atol=2e-5, rtol=0)
+
+
 # -- JEGAL gestures ----------------------------------------------------------------------
 def test_jegal_gestures(jegal_model, golden, close):
     feats = torch.from_numpy(golden["gs_clip_feats"]).to(jegal_model.device)
