@@ -14,11 +14,22 @@ backend and threads) and an untimed warm-up; it prints frames/s of each and thei
 load average before and after each pass.
 
     .venv/bin/python benchmarks/bench_index.py --pipelining [--clips 12] [--rounds 2] [--backend auto]
+
+``--baseline DIR`` times the same paper-size indexing with this tree's code and with another
+checkout's (e.g. ``git worktree add --detach /tmp/gs-base REV``), each pass in a fresh process
+whose ``PYTHONPATH`` is that tree, alternating and swapping the order every round; each process
+first indexes one video untimed (OpenVINO compiles on its first call).
+
+    .venv/bin/python benchmarks/bench_index.py --baseline /tmp/gs-base [--clips 12] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -94,12 +105,59 @@ def pipelining(archive: Path, tmp: Path, rounds: int, backend: str) -> None:
     print(f"speed-up (total time, all rounds): {base / piped:.3f}x")
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def index_pass(archive: Path, checkpoints: Path, db: Path) -> None:
+    """One timed indexing pass in this process (``--worker``): prints a JSON row."""
+    import shutil
+
+    from gestsearch.config import Settings
+    from gestsearch.embedding import Embedder
+
+    settings = Settings(gestsync=checkpoints / "gestsync.pth", jegal=checkpoints / "jegal.pth",
+                        text_model=str(checkpoints / "text"), device="cpu")
+    embedder = Embedder.from_settings(settings)
+    warm = db.parent / f"{db.name}-warm"
+    warm.mkdir()
+    shutil.copy(next(archive.glob("*.mp4")), warm)
+    run("warm-up", warm, db.parent / f"{db.name}-warm.lance", None, embedder)
+    load = os.getloadavg()[0]
+    row = run("pass", archive, db, None, embedder)
+    print(json.dumps({**row, "load": f"{load:.2f} → {os.getloadavg()[0]:.2f}"}))
+
+
+def against_baseline(archive: Path, tmp: Path, baseline: Path, rounds: int) -> None:
+    """This tree and ``baseline`` alternated, each pass a fresh process on that tree's code."""
+    paper_checkpoints(tmp)
+    trees = {"this tree": REPO, "baseline": baseline.resolve()}
+    rows: list[dict] = []
+    for r in range(rounds):
+        for name in list(trees) if r % 2 == 0 else list(trees)[::-1]:
+            env = {**os.environ, "PYTHONPATH": str(trees[name])}
+            argv = [sys.executable, str(Path(__file__).resolve()), "--worker", str(archive), str(tmp), str(tmp / f"db_{r}_{len(rows)}")]
+            proc = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(f"{name} ({trees[name]}) failed:\n{proc.stderr[-2000:]}")
+            rows.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "tree": name, "round": r + 1})
+    print(f"baseline: {trees['baseline']}; {rows[0]['frames']} frames, {rows[0]['videos']} videos, paper size")
+    print("| round | code | seconds | frames/s | load avg (1 min) before → after |\n|---|---|---:|---:|---|")
+    for row in rows:
+        print(f"| {row['round']} | {row['tree']} | {row['seconds']:.1f} | {row['frames_per_s']:.1f} | {row['load']} |")
+    total = {name: sum(row["seconds"] for row in rows if row["tree"] == name) for name in trees}
+    print(f"speed-up (total time, all rounds): {total['baseline'] / total['this tree']:.3f}x")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        index_pass(*(Path(a) for a in sys.argv[2:5]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--pipelining", action="store_true", help="prefetch thread vs inline decoding, same run")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--backend", default="auto", help="GestSync backend for --pipelining (auto, torch, openvino)")
+    parser.add_argument("--baseline", type=Path, help="another checkout to time the same indexing with, alternated")
     args = parser.parse_args()
     from gestsearch.config import Settings
     from gestsearch.synth import generate_corpus
@@ -110,6 +168,12 @@ def main() -> None:
             tmp = Path(tmp)
             generate_corpus(tmp / "archive", args.clips, seed=9999)
             pipelining(tmp / "archive", tmp, args.rounds, args.backend)
+        return
+    if args.baseline:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            generate_corpus(tmp / "archive", args.clips, seed=9999)
+            against_baseline(tmp / "archive", tmp, args.baseline, args.rounds)
         return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -30,7 +30,9 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gestsearch.config import Settings
 from gestsearch.constants import DEFAULT_CANDIDATES, DEFAULT_K, SPEAKING_THRESHOLD
@@ -57,6 +59,24 @@ class JSONText(JSONResponse):
 
     def render(self, content: object) -> bytes:
         return json_text(content, indent=None).encode("utf-8")
+
+
+class RefuseLargeUploads:
+    """Answers 413 to a POST whose declared body is too large, before the form is parsed: Starlette
+    would otherwise spool the whole body to disk first. Plain ASGI: Starlette's ``BaseHTTPMiddleware``
+    (``@app.middleware``) cost every request a task and a stream hand-off."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            length = Headers(scope=scope).get("content-length", "")
+            if length.isdigit() and int(length) > MAX_UPLOAD_BYTES + UPLOAD_OVERHEAD:
+                message = {"error": f"the upload is larger than {MAX_UPLOAD_BYTES // (1 << 20)} MB"}
+                await JSONText(message, status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 @dataclass
@@ -101,14 +121,7 @@ def create_app(settings: Settings, token: str | None = None, embedder: QueryEnco
     app.state.service = state
     _errors(app)
 
-    @app.middleware("http")
-    async def refuse_large_uploads(request: Request, call_next):
-        # before the form is parsed: Starlette would otherwise spool the whole body to disk first
-        length = request.headers.get("content-length", "")
-        if request.method == "POST" and length.isdigit() and int(length) > MAX_UPLOAD_BYTES + UPLOAD_OVERHEAD:
-            return JSONText({"error": f"the upload is larger than {MAX_UPLOAD_BYTES // (1 << 20)} MB"}, status_code=413)
-        return await call_next(request)
-
+    app.add_middleware(RefuseLargeUploads)
     app.include_router(_api(state))
     app.mount("/static", StaticFiles(directory=str(_static_dir())), name="static")
 
@@ -122,7 +135,7 @@ def create_app(settings: Settings, token: str | None = None, embedder: QueryEnco
 # ------------------------------------------------------------------------------------------ API
 
 
-def filters(  # the filter query parameters every search endpoint takes
+async def filters(  # the filter query parameters every search endpoint takes; async: no thread hop
     path: Annotated[str | None, Query(description="Folder, or glob ('*.mp4': file names; 'talks/*/x*': paths)")] = None,
     video: Annotated[str | None, Query(description="One video's path")] = None,
     track: Annotated[int | None, Query(ge=0, description="Speaker track number")] = None,
@@ -262,7 +275,7 @@ def _api(state: ServiceState):
 
 
 def _authorised(state: ServiceState):
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:  # async: a sync dependency costs a threadpool hop
         if state.token is None:
             return
         header = request.headers.get("authorization", "")
