@@ -163,21 +163,15 @@ def main() -> None:
     from gestsearch.synth import generate_corpus
 
     torch.set_num_threads(2)
-    if args.pipelining:
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            generate_corpus(tmp / "archive", args.clips, seed=9999)
-            pipelining(tmp / "archive", tmp, args.rounds, args.backend)
-        return
-    if args.baseline:
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            generate_corpus(tmp / "archive", args.clips, seed=9999)
-            against_baseline(tmp / "archive", tmp, args.baseline, args.rounds)
-        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         generate_corpus(tmp / "archive", args.clips, seed=9999)
+        if args.pipelining:
+            pipelining(tmp / "archive", tmp, args.rounds, args.backend)
+            return
+        if args.baseline:
+            against_baseline(tmp / "archive", tmp, args.baseline, args.rounds)
+            return
         rows = []
         try:
             from gestsearch.assets import bundled_model
