@@ -63,8 +63,8 @@ class JSONText(JSONResponse):
 
 class RefuseLargeUploads:
     """Answers 413 to a POST whose declared body is too large, before the form is parsed: Starlette
-    would otherwise spool the whole body to disk first. Plain ASGI: Starlette's ``BaseHTTPMiddleware``
-    (``@app.middleware``) cost every request a task and a stream hand-off."""
+    would otherwise spool the whole body to disk first. Plain ASGI rather than ``@app.middleware``
+    (Starlette's ``BaseHTTPMiddleware``), which wraps every request and response in a task and a stream."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
