@@ -23,7 +23,6 @@ from gestsearch.store.records import Candidates, ClipSpans, ClipSummary, PackedF
 from gestsearch.store.schema import (
     CLIPS,
     FRAME_LOCATION,
-    FRAME_OFFSET,
     RESIDENT_COLUMNS,
     SPEAKING,
     SUMMARY_COLUMNS,
@@ -101,8 +100,7 @@ class Snapshot:
         visible = np.isin(write_ids, self.live.to_numpy())
         rows, write_ids = rows[visible], write_ids[visible]
         if frames_in_files(self.columns):
-            frames = self.frame_files.read(write_ids, self.resident.column(FRAME_OFFSET, rows),
-                                           self.resident.column("n_frames", rows))
+            frames = self.frame_files.read(*(self.resident.column(c, rows) for c in FRAME_LOCATION))
         else:
             frames = self.frames_of(self.rows_at(rows, ["write_id", *self.frame_columns]))
         speaking = self.resident.column(SPEAKING, rows)
