@@ -117,6 +117,18 @@ def openvino_kernels(model: GestSync, precision: Precision = "fp32", threads: in
     return compiled[precision, threads]
 
 
+class _TrunkSteps(nn.Module):
+    """The frames as they come, (B, T, H, W, 3): OpenVINO moves the channels inside the graph for
+    less than the copy to NCDHW cost outside it (a fresh 100 MB a chunk: 5.3 against 7-9 ms a step)."""
+
+    def __init__(self, model: GestSync):
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.model.trunk_steps(frames)
+
+
 class _WindowMeans(nn.Module):
     def __init__(self, model: GestSync):
         super().__init__()
@@ -136,7 +148,7 @@ def _compile(model: GestSync, precision: Precision, threads: int) -> Kernels:
     # fuses attention its own way.
     torch.backends.mha.set_fastpath_enabled(False)
     try:
-        trunk = _convert(model.trunk.eval(), torch.zeros(1, 3, 5, height, width), [1, 3, -1, height, width])
+        trunk = _convert(_TrunkSteps(model).eval(), torch.zeros(1, 5, height, width, 3), [1, -1, height, width, 3])
         windows = _convert(_WindowMeans(model).eval(), torch.zeros(2, span, dim), [-1, span, dim])
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
@@ -148,8 +160,7 @@ def _compile(model: GestSync, precision: Precision, threads: int) -> Kernels:
     trunk_model, windows_model = core.compile_model(trunk, "CPU", config), core.compile_model(windows, "CPU", config)
 
     def steps(frames: torch.Tensor) -> torch.Tensor:
-        clip = frames.permute(0, 4, 1, 2, 3).contiguous()  # OpenVINO is fastest on NCDHW-contiguous input
-        return torch.from_numpy(trunk_model(clip.numpy())[0]).transpose(1, 2)
+        return torch.from_numpy(trunk_model(frames.contiguous().numpy())[0])
 
     def window_means(windows: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(windows_model(windows.contiguous().numpy())[0])

@@ -200,7 +200,7 @@ class GestSync(nn.Module):
         """
         context = 4  # block 1's temporal kernel spans 5 frames: 4 of context before each step
         repeats = PAD - context
-        tail: torch.Tensor | None = None  # last 4 padded frames
+        tail: torch.Tensor | None = None  # the last 4 padded frames before this chunk
         last: torch.Tensor | None = None
         for chunk in chunks:
             chunk = self._check_frames(chunk)
@@ -208,12 +208,16 @@ class GestSync(nn.Module):
                 continue
             first = tail is None
             if first:
-                chunk = torch.cat([chunk[:1].expand(context, -1, -1, -1), chunk])
-            last = chunk[-1:].clone()  # a view would keep the whole chunk alive
-            x = chunk if first else torch.cat([tail, chunk])  # ≥ 5 frames: context + a new one
-            steps = run(x[None])[0]
+                tail = chunk[:1].expand(context, -1, -1, -1)
+            # the steps that straddle the previous chunk, then those inside this one: the chunk is
+            # never copied (a copy of 64 frames cost as much as a fifth of the trunk's work)
+            steps = run(torch.cat([tail, chunk[:context]])[None])[0]
+            if len(chunk) > context:
+                steps = torch.cat([steps, run(chunk[None])[0]])
             yield _repeat_first(steps, repeats) if first else steps
-            tail = x[-context:].clone()
+            # clones: a view would keep the whole chunk alive
+            tail = chunk[-context:].clone() if len(chunk) >= context else torch.cat([tail, chunk])[-context:]
+            last = chunk[-1:].clone()
         if last is not None:
             yield _repeat_last(run(torch.cat([tail, last.expand(context, -1, -1, -1)])[None])[0], repeats)
 

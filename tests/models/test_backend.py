@@ -53,6 +53,18 @@ def test_frame_features_reproduce_the_golden(gestsync_model, kernels, backend, c
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ragged_chunks_give_the_whole_clip_features(gestsync_model, kernels, backend, golden):
+    """Chunks of 1 to 6 frames: the trunk steps that straddle two chunks run on their own."""
+    frames = golden_frames(golden["gs_clip_src_u8"])[:21]
+    whole = gestsync_model.frame_features(frames)  # torch, one chunk
+    bounds = np.cumsum([0, 1, 2, 4, 5, 6, 3])
+    chunks = (frames[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+    parts = torch.cat(list(gestsync_model.stream_features(chunks, kernels=kernels[backend])))
+    torch.testing.assert_close(parts.cpu(), whole.cpu(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
 @cpu_only
 def test_compiled_once_per_model_precision_and_threads(gestsync_model, kernels):
     assert openvino_kernels(gestsync_model, "fp32", 2) is kernels["openvino"]
