@@ -106,31 +106,13 @@ def test_track_time_properties():
     assert (track.start_s, track.end_s, track.n_frames) == (2.0, 3.0, 25)
 
 
-def test_raw_tracks_look_at_every_third_frame_and_match_looking_at_all(shared_data, monkeypatch):
-    """asd_sample_1: a speaker walks in and out of detection (frames 5-12), the other stays;
-    asd_sample_2: a shot change at frame 52. Same tracks and spans either way, boxes within 2 %."""
-    from gestsearch.media import tracks as tracks_module
-
-    for name in ("asd_sample_1.mp4", "asd_sample_2.mp4"):
-        path = shared_data / "gestsync_samples" / name
-        strided = speaker_tracks(path, mode="raw")
-        monkeypatch.setattr(tracks_module, "DETECT_EVERY", 1)
-        every = speaker_tracks(path, mode="raw")
-        monkeypatch.undo()
-        assert [(t.start_frame, t.end_frame) for t in strided] == [(t.start_frame, t.end_frame) for t in every]
-        for a, b in zip(strided, every):
-            assert max(abs(p - q) for p, q in zip(a.box, b.box)) <= 0.02 * 1280
-
-
-def scripted_tracks(monkeypatch, faces_at: dict[int, list], n_frames: int) -> tuple[list[Track], list[int]]:
-    """Raw tracks of ``n_frames`` blank frames whose face detections are ``faces_at[k]``, and the
-    frames that were looked at. Frame k carries k in its first pixel."""
+def scripted_tracks(monkeypatch, faces_at: dict[int, list], n_frames: int) -> list[Track]:
+    """Raw tracks of ``n_frames`` blank frames whose face detections are ``faces_at[k]``.
+    Frame k carries k in its first pixel."""
     from contextlib import nullcontext
 
     from gestsearch.media import tracks as tracks_module
     from gestsearch.media.video import VideoInfo
-
-    looked: list[int] = []
 
     def frames(info, start, end, scale):
         for k in range(start, end):
@@ -139,37 +121,41 @@ def scripted_tracks(monkeypatch, faces_at: dict[int, list], n_frames: int) -> tu
             yield frame
 
     def detect(detector, frame):
-        k = int(frame[0, 0, 0]) + 256 * int(frame[0, 0, 1])
-        looked.append(k)
-        return faces_at.get(k, [])
+        return faces_at.get(int(frame[0, 0, 0]) + 256 * int(frame[0, 0, 1]), [])
 
     monkeypatch.setattr(tracks_module, "read_frames", frames)
     monkeypatch.setattr(tracks_module, "face_detector", nullcontext)
     monkeypatch.setattr(tracks_module, "_detect_faces", detect)
     info = VideoInfo(path=None, duration_s=n_frames / 25, source_fps=25.0, n_frames=n_frames, width=160, height=120,
                      has_audio=False, rotation=0)
-    return tracks_module._raw_tracks(info, 0, n_frames), looked
-
-
-def test_skipped_frames_are_looked_at_when_someone_comes_or_goes(monkeypatch):
-    left, right, blip = (10, 10, 30, 30), (100, 10, 120, 30), (60, 80, 70, 90)
-    faces_at = {k: [left] + ([right] if 40 <= k < 80 else []) for k in range(100)}
-    faces_at[91] = faces_at[91] + [blip]  # one frame: ends a look's continuity, never a track
-    tracks, looked = scripted_tracks(monkeypatch, faces_at, 100)
-    assert [(t.start_frame, t.end_frame) for t in tracks] == [(0, 100), (40, 80)]
-    assert {40, 41, 79, 80, 99} <= set(looked)  # skipped frames at both edges of the right face's stay, and the end
-    assert len(looked) < 55  # of 100: the rest of the time every third frame
-    from gestsearch.media import tracks as tracks_module
-
-    monkeypatch.setattr(tracks_module, "DETECT_EVERY", 1)
-    assert scripted_tracks(monkeypatch, faces_at, 100)[0] == tracks
+    return tracks_module._raw_tracks(info, 0, n_frames)
 
 
 def test_a_piece_that_stops_mid_scene_is_dropped_when_shorter_than_a_second(monkeypatch):
-    from gestsearch.media import tracks as tracks_module
-
-    monkeypatch.setattr(tracks_module, "DETECT_EVERY", 1)
+    """A face seen for 7 frames, then gone for good: it ends before the scene does, and still
+    goes the way of every track shorter than a second."""
     left, flash = (10, 10, 30, 30), (100, 10, 120, 30)
     faces_at = {k: [left] + ([flash] if 5 <= k < 12 else []) for k in range(100)}
-    tracks, _ = scripted_tracks(monkeypatch, faces_at, 100)
+    tracks = scripted_tracks(monkeypatch, faces_at, 100)
     assert [(t.start_frame, t.end_frame) for t in tracks] == [(0, 100)]
+
+
+def test_faces_detected_on_several_threads_are_the_one_thread_boxes_in_order(shared_data, monkeypatch):
+    import threading
+
+    from gestsearch.media import tracks as tracks_module
+    from gestsearch.media.video import probe, read_frames
+
+    info = probe(shared_data / "gestsync_samples" / "asd_sample_1.mp4")
+    runs = {}
+    for cores in (1, 3):
+        monkeypatch.setattr(tracks_module, "usable_cores", lambda cores=cores: cores)
+        runs[cores] = [(frame.copy(), faces) for frame, faces in tracks_module._detections(read_frames(info, 0, 40, 0.5))]
+    assert [faces for _, faces in runs[3]] == [faces for _, faces in runs[1]]
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(runs[3], runs[1]))
+    assert sum(len(faces) for _, faces in runs[1]) >= 40  # two people in most frames
+    # a caller that stops early leaves no detection thread behind
+    detections = tracks_module._detections(read_frames(info, 0, 40, 0.5))
+    next(detections)
+    detections.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("gestsearch-faces")]
