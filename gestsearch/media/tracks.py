@@ -267,16 +267,11 @@ def _track_box(faces: list[Face]) -> np.ndarray:
 
 
 def _detections(frames: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, list[Face]]]:
-    """Each frame with its face boxes, in order. Frames are looked at independently, so with more
-    than one usable core they are dealt round robin to one thread per core, each with a detector
-    of its own made, used and closed on that thread (MediaPipe lets go of the GIL while it works):
-    1.5-1.8x faster on 2 cores, the same boxes. At most two frames a thread wait."""
+    """Each frame with its face boxes, in order. Frames are looked at independently, so they are
+    dealt round robin to one thread per usable core, each with a detector of its own made, used
+    and closed on that thread (MediaPipe lets go of the GIL while it works): 1.5-1.8x faster on
+    2 cores, the same boxes. At most two frames a thread wait."""
     workers = min(usable_cores(), MAX_DETECTION_THREADS)
-    if workers == 1:
-        with face_detector() as detector:
-            for frame in frames:
-                yield frame, _detect_faces(detector, frame)
-        return
     lanes = [ThreadPoolExecutor(1, thread_name_prefix="gestsearch-faces") for _ in range(workers)]
     detectors: list = [None] * workers
 

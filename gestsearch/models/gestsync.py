@@ -201,7 +201,6 @@ class GestSync(nn.Module):
         context = 4  # block 1's temporal kernel spans 5 frames: 4 of context before each step
         repeats = PAD - context
         tail: torch.Tensor | None = None  # the last 4 padded frames before this chunk
-        last: torch.Tensor | None = None
         for chunk in chunks:
             chunk = self._check_frames(chunk)
             if len(chunk) == 0:
@@ -217,9 +216,8 @@ class GestSync(nn.Module):
             yield _repeat_first(steps, repeats) if first else steps
             # clones: a view would keep the whole chunk alive
             tail = chunk[-context:].clone() if len(chunk) >= context else torch.cat([tail, chunk])[-context:]
-            last = chunk[-1:].clone()
-        if last is not None:
-            yield _repeat_last(run(torch.cat([tail, last.expand(context, -1, -1, -1)])[None])[0], repeats)
+        if tail is not None:  # its last frame is the clip's
+            yield _repeat_last(run(torch.cat([tail, tail[-1:].expand(context, -1, -1, -1)])[None])[0], repeats)
 
     @torch.no_grad()
     def frame_features_per_window(self, frames: torch.Tensor, batch_size: int = 48) -> torch.Tensor:
