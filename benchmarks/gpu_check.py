@@ -62,7 +62,8 @@ def stage_env(device: str, sizes: Sizes) -> dict:
 
     info = {"python": platform.python_version(), "torch": torch.__version__, "torch_cuda": torch.version.cuda,
             "cuda_available": torch.cuda.is_available(), "faiss": faiss.__version__, "faiss_gpu": gpu_available(),
-            "cpu_count": os.cpu_count(), "load_average": os.getloadavg()}
+            "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "pythonpath": os.environ.get("PYTHONPATH", ""),
+            "packages": {name: _version(name) for name in ("numpy", "transformers", "lancedb", "pyarrow", "av", "mediapipe", "openvino")}}
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         info.update(gpu=props.name, capability=f"{props.major}.{props.minor}", gpu_memory_gb=round(props.total_memory / 2**30, 1),
@@ -72,9 +73,18 @@ def stage_env(device: str, sizes: Sizes) -> dict:
     return info
 
 
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
 def stage_golden(device: str, sizes: Sizes, tests: tuple[str, ...], work: Path) -> dict:
     report = work / "junit.xml"
-    env = {**os.environ, "GESTSEARCH_TEST_DEVICE": device}
+    env = {**os.environ, "GESTSEARCH_TEST_DEVICE": device, "GESTSEARCH_PYTHON": sys.executable}
     command = ["bash", "scripts/test.sh", *tests, "-q", f"--junitxml={report}"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     print(done.stdout[-4000:], done.stderr[-2000:], sep="\n")
@@ -143,9 +153,10 @@ def stage_gestsync(device: str, sizes: Sizes) -> dict:
     return result
 
 
-def stage_index(device: str, sizes: Sizes, work: Path) -> dict:
+def stage_index(device: str, sizes: Sizes, work: Path, archive: Path | None = None) -> dict:
     """The demo archive (``gestsearch demo``'s seed) rendered, then indexed by the indexer with the
-    bundled model on ``device`` (bf16 where it runs, else fp32) and searched once by text."""
+    bundled model on ``device`` (bf16 where it runs, else fp32) and searched once by text.
+    ``archive``: one rendered elsewhere (``gestsearch synth``), for machines without espeak-ng."""
     import numpy as np
 
     from cli.demo import DEMO_SEED
@@ -158,10 +169,11 @@ def stage_index(device: str, sizes: Sizes, work: Path) -> dict:
     from gestsearch.synth import generate_corpus
     from indexer import index_folder
 
-    archive, db = work / "archive", work / "index.lance"
-    start = time.perf_counter()
-    generate_corpus(archive, sizes.clips, DEMO_SEED)
-    render_s = time.perf_counter() - start
+    db, render_s = work / "index.lance", None
+    if archive is None:
+        archive, start = work / "archive", time.perf_counter()
+        generate_corpus(archive, sizes.clips, DEMO_SEED)
+        render_s = time.perf_counter() - start
     video_s = sum(probe(path).duration_s for path in archive.glob("*.mp4"))
     try:
         precision, embedder = "bf16", Embedder.from_settings(Settings(device=device, precision="bf16"))
@@ -179,7 +191,8 @@ def stage_index(device: str, sizes: Sizes, work: Path) -> dict:
             hits = searcher.search(searcher.text_query(word), 5).result.hits
             times.append(time.perf_counter() - start)
         ann = store.refresh_ann()
-    return {"clips": sizes.clips, "precision": precision, "render_s": render_s, "video_s": video_s, "index_s": index_s,
+    return {"archive": str(archive), "videos": len(list(archive.glob("*.mp4"))), "precision": precision,
+            "render_s": render_s, "video_s": video_s, "index_s": index_s,
             "x_real_time": video_s / index_s, "videos_indexed": len(summary.indexed), "failed": summary.failed,
             "clips_indexed": summary.clips, "text_search_p50_ms": 1000 * float(np.median(times)), "last_hits": len(hits),
             "ann": ann}
@@ -273,7 +286,8 @@ def run_stage(stage: str, args: argparse.Namespace, out: Path) -> dict:
     result_file = out / "logs" / f"{stage}.json"
     result_file.unlink(missing_ok=True)
     command = [sys.executable, str(Path(__file__).resolve()), "--stage", stage, "--result", str(result_file),
-               "--device", args.device, *(["--cpu-smoke"] if args.cpu_smoke else [])]
+               "--device", args.device, *(["--cpu-smoke"] if args.cpu_smoke else []),
+               *(["--archive", str(args.archive.resolve())] if args.archive else [])]
     timeout = TIMEOUT_S[stage] * args.timeout_scale
     start = time.perf_counter()
     with open(out / "logs" / f"{stage}.log", "w") as log:
@@ -284,6 +298,7 @@ def run_stage(stage: str, args: argparse.Namespace, out: Path) -> dict:
             code = None
     entry: dict = {"seconds": round(time.perf_counter() - start, 1), "timeout_s": timeout}
     saved = json.loads(result_file.read_text()) if result_file.exists() else {}
+    result_file.unlink(missing_ok=True)  # merged into gpu_check.json
     if code is None:
         entry.update(status="timeout", error=f"no result within {timeout:.0f} s")
     elif "error" in saved or code != 0:
@@ -303,7 +318,7 @@ def child(stage: str, args: argparse.Namespace) -> int:
             if stage == "golden":
                 saved["result"] = stage_golden(args.device, sizes, SMOKE_TESTS if args.cpu_smoke else GOLDEN_TESTS, Path(tmp))
             elif stage == "index":
-                saved["result"] = stage_index(args.device, sizes, Path(tmp))
+                saved["result"] = stage_index(args.device, sizes, Path(tmp), args.archive)
             else:
                 saved["result"] = {"env": stage_env, "gestsync": stage_gestsync, "search": stage_search}[stage](args.device, sizes)
     except StageFailed as e:
@@ -364,6 +379,7 @@ def main() -> int:
     parser.add_argument("--device", help="torch device (default: cuda; cpu with --cpu-smoke)")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     parser.add_argument("--out", type=Path, help="report folder (default: $OUT, else benchmarks/out/gpu_check)")
+    parser.add_argument("--archive", type=Path, help="index this rendered archive instead of rendering the demo one here")
     parser.add_argument("--timeout-scale", type=float, default=1.0, help="multiply every stage's timeout")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)  # a child process runs one stage
     parser.add_argument("--result", help=argparse.SUPPRESS)

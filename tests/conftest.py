@@ -10,7 +10,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# ../shared beside the checkout; GESTSEARCH_SHARED points elsewhere (a GPU machine gets a copy sent along).
+SHARED = Path(os.environ.get("GESTSEARCH_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 
 
 @pytest.fixture(scope="session")

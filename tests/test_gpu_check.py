@@ -4,6 +4,7 @@ the CPU, and a failing stage is reported without stopping the others."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -42,3 +43,54 @@ def test_a_failing_stage_is_reported_and_the_next_one_runs(tmp_path):
     assert [entry["status"] for entry in report["stages"].values()] == ["failed", "failed"]
     assert "cuda" in report["stages"]["env"]["error"].lower()
     assert (tmp_path / "gpu_check.md").read_text().count("| failed |") == 2
+
+
+def _bundle(folder: Path, members: dict[str, str]) -> None:
+    """A gpu_bundle.sh-style bundle: a tar.xz of ``members`` split into two parts."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:xz") as tar:
+        for name, text in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    data = buffer.getvalue()
+    folder.mkdir()
+    (folder / "gestsearch-site.tar.xz.part-aa").write_bytes(data[: len(data) // 2])
+    (folder / "gestsearch-site.tar.xz.part-ab").write_bytes(data[len(data) // 2 :])
+
+
+def test_a_bundle_is_unpacked_onto_the_python_path(tmp_path):
+    """A CUDA image with no package registry gets the missing packages as gpu_bundle.sh parts."""
+    _bundle(tmp_path / "bundle", {"gestsearch_bundle_probe/__init__.py": "VALUE = 7\n"})
+    env = {**os.environ, "GESTSEARCH_BUNDLE": str(tmp_path / "bundle"), "TMPDIR": str(tmp_path)}
+    done = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--cpu-smoke", "--stages", "env", "--out", str(tmp_path / "out")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "gestsearch-site" / "gestsearch_bundle_probe" / "__init__.py").read_text() == "VALUE = 7\n"
+    report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+    assert str(tmp_path / "gestsearch-site") in report["stages"]["env"]["result"]["pythonpath"].split(":")
+
+
+def test_a_broken_bundle_stops_with_one_line(tmp_path):
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "gestsearch-site.tar.xz.part-aa").write_bytes(b"not xz")
+    env = {**os.environ, "GESTSEARCH_BUNDLE": str(tmp_path / "bundle"), "TMPDIR": str(tmp_path)}
+    done = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--cpu-smoke", "--stages", "env", "--out", str(tmp_path / "out")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("gpu_check: could not unpack the bundle") and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_an_archive_rendered_elsewhere_is_indexed_as_it_is(tmp_path):
+    """--archive: for GPU machines without espeak-ng, the archive is rendered beforehand."""
+    from gestsearch.synth import generate_corpus
+
+    generate_corpus(tmp_path / "archive", 1, 424242)
+    code, report = gpu_check(tmp_path / "out", "--stages", "index", "--archive", str(tmp_path / "archive"))
+    result = report["stages"]["index"]["result"]
+    assert code == 0 and result["render_s"] is None and result["videos_indexed"] == 1
+    assert result["archive"] == str(tmp_path / "archive")
