@@ -70,3 +70,8 @@ class EvalError(GestsearchError):
 
 class TrackNotFound(EvalError):
     """A raw benchmark video has no speaker track with the number its manifest row names."""
+
+
+class Cancelled(Exception):
+    """Work stopped because its caller no longer wants the result (not a user's error, so not a
+    :class:`GestsearchError`: nothing reports it as a failed video)."""

@@ -9,8 +9,9 @@ bookkeeping alone: the Ray path (indexer/distributed.py) embeds elsewhere and co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,10 +19,12 @@ from gestsearch.constants import VIDEO_EXTENSIONS
 from gestsearch.embedding import Embedder, ModelInfo
 from gestsearch.errors import ConfigError, GestsearchError
 from gestsearch.ingest import ClipPolicy, VideoClips, embed_video, video_record
-from gestsearch.media import probe
+from gestsearch.media import Track, probe
 from gestsearch.progress import Progress, ProgressEvent, Update, silent
+from gestsearch.runtime import usable_cores
 from gestsearch.store import GestureStore, VideoRecord, content_hash, video_id_for
 from gestsearch.types import TrackMode
+from indexer.lookahead import TrackLookahead
 from indexer.sources import RemoteStat, fetched, find_sources, is_remote, remote_stat
 
 FILES_TASK, FRAMES_TASK = "files", "frames"
@@ -139,13 +142,16 @@ def index_run(target: Path, db: Path, model: ModelInfo, prune: bool = False) -> 
 
 
 def embed_pending(
-    item: Pending, embedder: Embedder, options: EmbedOptions, progress: Progress | None = None
+    item: Pending, embedder: Embedder, options: EmbedOptions, progress: Progress | None = None,
+    tracks: Callable[[], list[Track]] | None = None,
 ) -> tuple[VideoRecord, VideoClips | None]:
     """Embed one video (an object elsewhere is fetched first): its record and its clips, or its
-    record with status "failed" (and the reason) and None."""
+    record with status "failed" (and the reason) and None. ``tracks``: a local video's speaker
+    tracks, found elsewhere (:class:`indexer.lookahead.TrackLookahead`)."""
     fingerprint = embedder.info.fingerprint
     if item.remote is None:
-        return _embed(Path(item.key), video_record(Path(item.key), item.digest, fingerprint), embedder, options, progress)
+        record = video_record(Path(item.key), item.digest, fingerprint)
+        return _embed(Path(item.key), record, embedder, options, progress, tracks)
     try:
         with fetched(item.key) as local:
             record = video_record(local, content_hash(local), fingerprint, key=item.key)
@@ -161,11 +167,12 @@ def embed_pending(
 
 
 def _embed(
-    path: Path, record: VideoRecord, embedder: Embedder, options: EmbedOptions, progress: Progress | None
+    path: Path, record: VideoRecord, embedder: Embedder, options: EmbedOptions, progress: Progress | None,
+    tracks: Callable[[], list[Track]] | None = None,
 ) -> tuple[VideoRecord, VideoClips | None]:
     try:
         result = embed_video(path, record, embedder, options.track_mode, options.policy, options.chunk_frames,
-                             options.asr_model, progress, options.prefetch)
+                             options.asr_model, progress, options.prefetch, tracks)
     except GestsearchError as e:
         record.status, record.reason = "failed", _reason(e)
         return record, None
@@ -184,21 +191,27 @@ def index_folder(
     asr_model: str | None = None,
     progress: Progress | None = None,
     prefetch: int | None = None,
+    lookahead: bool | None = None,
 ) -> IndexSummary:
     """Index every video under ``folder`` into the index at ``db`` (created when missing).
 
     ``folder`` may also be one video, or a text file listing videos (paths and URIs, see
     :mod:`indexer.sources`). ``prefetch``: chunks of frames decoded and masked ahead of the
     models, in a background thread (0: in this thread; None: when a core is left for it, see
-:func:`gestsearch.ingest.video.default_prefetch`).
+    :func:`gestsearch.ingest.video.default_prefetch`). ``lookahead``: find the next local video's
+    speaker tracks while this one embeds (:class:`indexer.lookahead.TrackLookahead`; None: when
+    two cores or more are usable).
 
     ``progress`` sees two tasks: :data:`FILES_TASK` (files done, the current name as info) and
     :data:`FRAMES_TASK` (frames embedded, of the frames the files to embed hold).
     """
     progress = progress or silent
     options = EmbedOptions(track_mode, policy, chunk_frames, asr_model, prefetch)
-    with index_run(folder, db, embedder.info, prune) as run:
+    lookahead = usable_cores() >= 2 if lookahead is None else lookahead
+    with index_run(folder, db, embedder.info, prune) as run, ExitStack() as stack:
         todo = run.todo
+        local = [Path(item.key) for item in todo if item.remote is None]
+        ahead = stack.enter_context(TrackLookahead(local, track_mode)) if lookahead else None
         # frames to embed: the files' own counts until a file's speaker tracks are known
         estimates = {item.key: frame_estimate(item) for item in todo}
         progress(Update(FILES_TASK, 0, len(todo)))
@@ -212,7 +225,8 @@ def index_folder(
                 estimates[key] = event.total or estimates[key]
                 progress(Update(FRAMES_TASK, base + event.done, sum(estimates.values())))
 
-            run.commit(*embed_pending(item, embedder, options, frames))
+            tracks = functools.partial(ahead.tracks, Path(item.key)) if ahead and item.remote is None else None
+            run.commit(*embed_pending(item, embedder, options, frames, tracks))
             frames_done += estimates[item.key]  # the file's tracks, or its estimate when it failed
             progress(Update(FRAMES_TASK, frames_done, sum(estimates.values())))
             progress(Update(FILES_TASK, done + 1, len(todo), info=name))

@@ -8,7 +8,7 @@ gallery), so ids, times and pooling cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +110,7 @@ def embed_video(
     asr_model: str | None = None,
     progress: Progress | None = None,
     prefetch: int | None = None,
+    tracks: Callable[[], list[Track]] | None = None,
 ) -> VideoClips:
     """All clips of one video: per speaker track, gesture frames and (with speech) content, and
     with two or more tracks each clip's speaking score (:mod:`gestsearch.ingest.speaking`).
@@ -117,14 +118,15 @@ def embed_video(
     ``progress`` sees :data:`FRAMES_TASK` events: the frames embedded so far, of all the tracks'
     frames (known once the tracks are found; a frame in two people's tracks counts twice).
     ``prefetch``: chunks decoded and masked ahead of the models (:func:`~gestsearch.media.iter_track_frames`);
-    None: :func:`default_prefetch`.
+    None: :func:`default_prefetch`. ``tracks``: where this video's speaker tracks come from (the
+    indexer finds them ahead, in a background thread); None: :func:`speaker_tracks` here.
     """
     progress = progress or silent
     prefetch = default_prefetch(embedder) if prefetch is None else prefetch
     audio = load_audio(path)
     transcript = load_transcript(path, audio, asr_model)
     notes = _check_words(path, transcript, probe(path).n_frames)
-    tracks = speaker_tracks(path, mode=track_mode)
+    tracks = tracks() if tracks is not None else speaker_tracks(path, mode=track_mode)
     if not tracks:
         raise GestsearchError(f"{path}: no speaker found")
     total = sum(track.n_frames for track in tracks)

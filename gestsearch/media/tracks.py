@@ -26,6 +26,7 @@ and MediaPipe Hands cost a tenth of the tracking time.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from gestsearch.constants import FPS
-from gestsearch.errors import MediaError
+from gestsearch.errors import Cancelled, MediaError
 from gestsearch.media.landmarks import face_detector
 from gestsearch.media.scenes import SceneCutDetector
 from gestsearch.media.video import VideoInfo, probe, read_frames
@@ -83,7 +84,8 @@ class Track:
 
 
 def speaker_tracks(
-    path: str | Path, mode: TrackMode = "auto", start_frame: int = 0, end_frame: int | None = None
+    path: str | Path, mode: TrackMode = "auto", start_frame: int = 0, end_frame: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[Track]:
     """Find the speaker tracks of the video ``path`` (see the module docstring for the modes).
 
@@ -91,7 +93,8 @@ def speaker_tracks(
     None: to the end), e.g. one segment of a long video; track frames still count from the
     start of the file. Raw mode returns an empty list when nobody is found. Raises
     :class:`MediaError` for unreadable files, :class:`ConfigError` for an unknown mode and
-    ValueError for a frame range with no frame of the video in it.
+    ValueError for a frame range with no frame of the video in it. Setting ``cancel`` stops the
+    frame-by-frame pass of raw mode at the next frame with :class:`Cancelled`.
     """
     check_choice(mode, TRACK_MODES, "the speaker track mode")
     info = probe(path)
@@ -100,7 +103,7 @@ def speaker_tracks(
     if start >= end:
         raise ValueError(f"{path}: frames [{start_frame}, {end_frame}) are outside its {info.n_frames} frames")
     if mode == "raw" or (mode == "auto" and not _looks_precropped(_sample(info, start, end))):
-        return _raw_tracks(info, start, end)
+        return _raw_tracks(info, start, end, cancel)
     return [Track(0, start, end, None)]
 
 
@@ -133,11 +136,13 @@ def _looks_precropped(samples: list[np.ndarray]) -> bool:
     return single >= PRECROPPED_SINGLE_SHARE and float(np.median(widths)) >= PRECROPPED_FACE_WIDTH
 
 
-def _raw_tracks(info: VideoInfo, start: int, end: int) -> list[Track]:
+def _raw_tracks(info: VideoInfo, start: int, end: int, cancel: threading.Event | None = None) -> list[Track]:
     scale = _detection_scale(info)
     tracker = _FaceTracker()
     cuts = SceneCutDetector()
     for k, (frame, faces) in enumerate(_detections(read_frames(info, start, end, scale)), start):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{info.path}: speaker tracking cancelled")
         if cuts.is_cut(frame):
             tracker.end_scene()
         tracker.update(k, faces)
