@@ -118,15 +118,17 @@ def openvino_kernels(model: GestSync, precision: Precision = "fp32", threads: in
 
 
 class _Traced(nn.Module):
-    """One of GestSync's methods as a module to trace, the model inside for its weights."""
+    """One of GestSync's methods, with fixed keyword arguments, as a module to trace, the model
+    inside for its weights."""
 
-    def __init__(self, model: GestSync, method: str):
+    def __init__(self, model: GestSync, method: str, **kwargs):
         super().__init__()
         self.model = model
         self.method = method
+        self.kwargs = kwargs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return getattr(self.model, self.method)(x)
+        return getattr(self.model, self.method)(x, **self.kwargs)
 
 
 def _compile(model: GestSync, precision: Precision, threads: int) -> Kernels:
@@ -139,9 +141,6 @@ def _compile(model: GestSync, precision: Precision, threads: int) -> Kernels:
     # fuses attention its own way.
     torch.backends.mha.set_fastpath_enabled(False)
     try:
-        # the frames as they come, (1, T, H, W, 3): OpenVINO moves the channels inside its graph for
-        # less than a copy to NCDHW costs before it (a fresh 100 MB a chunk: 5.3 against 7-9 ms a step)
-        trunk = _convert(_Traced(model, "trunk_steps").eval(), torch.zeros(1, 5, height, width, 3), [1, -1, height, width, 3])
         windows = _convert(_Traced(model, "window_means").eval(), torch.zeros(2, span, dim), [-1, span, dim])
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
@@ -150,10 +149,20 @@ def _compile(model: GestSync, precision: Precision, threads: int) -> Kernels:
     config = {"INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[precision], "PERFORMANCE_HINT": "LATENCY",
               "INFERENCE_NUM_THREADS": threads, "CPU_RUNTIME_CACHE_CAPACITY": RUNTIME_CACHE_SHAPES}
     core = ov.Core()
-    trunk_model, windows_model = core.compile_model(trunk, "CPU", config), core.compile_model(windows, "CPU", config)
+    windows_model = core.compile_model(windows, "CPU", config)
+    trunks: dict[int, ov.CompiledModel] = {}  # one graph per mask band (GestSync.mask_band), made when first met
+
+    def trunk_model(band: int) -> ov.CompiledModel:
+        if band not in trunks:
+            # the frames as they come, (1, T, H, W, 3): OpenVINO moves the channels inside its graph for
+            # less than a copy to NCDHW costs before it (a fresh 100 MB a chunk: 5.3 against 7-9 ms a step)
+            traced = _Traced(model, "trunk_steps", band=band).eval()
+            trunks[band] = core.compile_model(_convert(traced, torch.zeros(1, 5, height, width, 3), [1, -1, height, width, 3]),
+                                              "CPU", config)
+        return trunks[band]
 
     def steps(frames: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(trunk_model(frames.contiguous().numpy())[0])
+        return torch.from_numpy(trunk_model(model.mask_band(frames))(frames.contiguous().numpy())[0])
 
     def window_means(windows: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(windows_model(windows.contiguous().numpy())[0])

@@ -20,6 +20,10 @@ from gestsearch.models.layers import MLP, ConvBlock, SinusoidalPositions
 
 FRAME_SHAPE = (270, 480, 3)
 PAD = 12  # edge padding (frames) at each end: window i is centred on frame i
+# Black rows at the top of a frame the trunk looks for (VideoTrunk.first_block), largest first:
+# the face mask covers 90 to 120 of the 270 rows. A few fixed heights rather than each frame's own,
+# as each height is a graph of its own for a compiled backend.
+MASK_ROWS = (103, 79)
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,38 @@ class VideoTrunk(nn.Module):
     def blocks(self) -> tuple[ConvBlock, ...]:
         return (self.block1, self.block2, self.block3, self.block4, self.block5, self.block6)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rest(self.partial(x, 0), 0)
+    def forward(self, x: torch.Tensor, band: int = 0) -> torch.Tensor:
+        """(B, 3, T, H, W) → (B, C, T − 4); ``band``: see :meth:`first_block`."""
+        return self.rest(self.first_block(self.partial(x, 0), band), 1)
+
+    def first_block(self, x: torch.Tensor, band: int = 0) -> torch.Tensor:
+        """Block 1 with its top ``band`` output rows taken as known: ``x``'s rows 0 to
+        :meth:`band_rows` − 1 must be zero (the face mask), so those outputs are the block's response
+        to zeros, its bias through BatchNorm and ReLU, and the convolution skips them. Block 1 does
+        two thirds of the trunk's multiply-adds and the mask covers a third or more of its rows."""
+        if band == 0:
+            return self.block1(x)
+        conv = self.block1.conv
+        rows_per_band = conv.stride[1] * self.block1.pool.stride[1]  # input rows under one output row
+        computed = self.block1(x[..., rows_per_band * band :, :])  # (B, C, T', h − band, w)
+        zeros = self.block1.relu(self.block1.norm(conv.bias.view(1, -1, 1, 1, 1)))  # (1, C, 1, 1, 1)
+        known = zeros.expand(computed.shape[0], -1, computed.shape[2], band, computed.shape[4])
+        return torch.cat([known, computed], dim=3)
+
+    def largest_band(self, rows: int) -> int:
+        """The largest band whose :meth:`band_rows` fit in ``rows`` black rows."""
+        band = 0
+        while self.band_rows(band + 1) <= rows:
+            band += 1
+        return band
+
+    def band_rows(self, band: int) -> int:
+        """Frame rows that must be zero for :meth:`first_block` to take ``band`` output rows as known:
+        those under output rows 0..band − 1 (pool windows of 3 rows, stride 2, over conv rows of
+        7 input rows, stride 3), in the frame's own rows (before the input pooling)."""
+        (kernel, stride), pool = (self.block1.conv.kernel_size[1], self.block1.conv.stride[1]), self.block1.pool
+        last_conv_row = pool.stride[1] * (band - 1) + pool.kernel_size[1] - 1
+        return (stride * last_conv_row + kernel) * self.input_scale
 
     def partial(self, x: torch.Tensor, n: int) -> torch.Tensor:
         """(B, 3, T, H, W) → (B, C, T', h, w): the input pooling and the first ``n`` blocks (T' = T − 4 from block 1 on)."""
@@ -111,9 +145,21 @@ class GestSync(nn.Module):
         return self.head.fc1.weight.device
 
     # -- the released forward_vid ------------------------------------------------------
-    def trunk_steps(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, T, H, W, 3) frames → (B, T − 4, dim) trunk outputs."""
-        return self.trunk(frames.permute(0, 4, 1, 2, 3)).transpose(1, 2)
+    def trunk_steps(self, frames: torch.Tensor, band: int = 0) -> torch.Tensor:
+        """(B, T, H, W, 3) frames → (B, T − 4, dim) trunk outputs; ``band``: see :meth:`mask_band`."""
+        return self.trunk(frames.permute(0, 4, 1, 2, 3), band).transpose(1, 2)
+
+    def mask_band(self, frames: torch.Tensor) -> int:
+        """The band (:meth:`VideoTrunk.first_block`) of the largest of :data:`MASK_ROWS` that is black
+        in all of ``frames`` (B, T, H, W, 3), else 0: the trunk then gives the same steps with less work."""
+        for rows in MASK_ROWS:
+            if not frames[:, :, :rows].any():
+                return self.trunk.largest_band(rows)
+        return 0
+
+    def masked_trunk_steps(self, frames: torch.Tensor) -> torch.Tensor:
+        """:meth:`trunk_steps` over the black band the frames have in common."""
+        return self.trunk_steps(frames, self.mask_band(frames))
 
     def encode_windows(self, steps: torch.Tensor) -> torch.Tensor:
         """(N, steps_per_window, dim) trunk outputs of N windows → (N, steps, out_dim)."""
@@ -125,7 +171,7 @@ class GestSync(nn.Module):
 
     @property
     def kernels(self) -> Kernels:
-        return Kernels(self.trunk_steps, self.window_means)
+        return Kernels(self.masked_trunk_steps, self.window_means)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, 3, 25, H, W) windows → (B, out_dim, 21), like the released ``forward_vid``."""

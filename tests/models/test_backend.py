@@ -69,6 +69,42 @@ def test_ragged_chunks_give_the_whole_clip_features(gestsync_model, kernels, bac
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("black_rows, band", [(111, 16), (90, 12), (50, 0)])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_black_band_gives_the_steps_of_the_whole_frames(gestsync_model, kernels, backend, black_rows, band, golden_tolerance):
+    """Block 1's outputs over the face mask are taken as known (VideoTrunk.first_block): the steps of
+    the whole frames, to float rounding (the convolution runs on fewer rows, so it may sum in
+    another order: 5e-6 on torch here), within the goldens' tolerance as OpenVINO's are."""
+    frames = torch.rand(1, 9, 270, 480, 3, generator=torch.Generator().manual_seed(black_rows))
+    frames[:, :, :black_rows] = 0
+    frames = frames.to(gestsync_model.device)
+    assert gestsync_model.mask_band(frames) == band
+    whole = gestsync_model.trunk_steps(frames, band=0).cpu()
+    torch.testing.assert_close(kernels[backend].steps(frames).cpu(), whole, atol=golden_tolerance["gs_windows_conv"], rtol=0)
+
+
+def test_one_lit_pixel_in_the_band_falls_back_to_the_smaller_band(gestsync_model):
+    frames = torch.zeros(1, 5, 270, 480, 3)
+    frames[:, :, 111:] = 0.5
+    assert gestsync_model.mask_band(frames) == 16
+    frames[0, 2, 90, 100, 1] = 1 / 255  # under the larger band's rows (103), not the smaller one's (79)
+    assert gestsync_model.mask_band(frames) == 12
+    frames[0, 4, 0, 0, 0] = 1 / 255
+    assert gestsync_model.mask_band(frames) == 0
+
+
+def test_band_rows_follow_block_1s_geometry():
+    from gestsearch.models import GestSync
+    from gestsearch.models.config import PRESETS
+
+    paper, tiny = (GestSync(PRESETS[name].gestsync).trunk for name in ("paper", "tiny"))
+    # output row b − 1 of the pool covers conv rows up to 2b, and conv row r input rows 3r..3r + 6
+    assert [paper.band_rows(b) for b in (1, 12, 16)] == [13, 79, 103]
+    assert (paper.largest_band(103), paper.largest_band(102), paper.largest_band(12)) == (16, 15, 0)
+    assert (tiny.band_rows(7), tiny.largest_band(103)) == (98, 7)  # rows of the frame, before its 2× pooling
+
+
+@pytest.mark.slow
 @cpu_only
 def test_compiled_once_per_model_precision_and_threads(gestsync_model, kernels):
     assert openvino_kernels(gestsync_model, "fp32", 2) is kernels["openvino"]
