@@ -91,9 +91,9 @@ class VideoTrunk(nn.Module):
         """Frame rows that must be zero for :meth:`first_block` to take ``band`` output rows as known:
         those under output rows 0..band − 1 (pool windows of 3 rows, stride 2, over conv rows of
         7 input rows, stride 3), in the frame's own rows (before the input pooling)."""
-        (kernel, stride), pool = (self.block1.conv.kernel_size[1], self.block1.conv.stride[1]), self.block1.pool
+        conv, pool = self.block1.conv, self.block1.pool
         last_conv_row = pool.stride[1] * (band - 1) + pool.kernel_size[1] - 1
-        return (stride * last_conv_row + kernel) * self.input_scale
+        return (conv.stride[1] * last_conv_row + conv.kernel_size[1]) * self.input_scale
 
     def partial(self, x: torch.Tensor, n: int) -> torch.Tensor:
         """(B, 3, T, H, W) → (B, C, T', h, w): the input pooling and the first ``n`` blocks (T' = T − 4 from block 1 on)."""
