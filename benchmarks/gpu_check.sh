@@ -29,7 +29,7 @@ try:
     tarfile.open(fileobj=sys.stdin.buffer, mode="r|xz").extractall(sys.argv[1], filter="tar")
 except Exception as e:
     sys.exit(f"gpu_check: could not unpack the bundle in {sys.argv[2]}: {e}")' "$site" "$GESTSEARCH_BUNDLE" || exit 2
-    export PYTHONPATH="$site"
+    export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 # The repo itself is importable without an editable install.
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" GESTSEARCH_PYTHON
