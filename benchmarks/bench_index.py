@@ -18,9 +18,10 @@ load average before and after each pass.
 ``--baseline DIR`` times the same paper-size indexing with this tree's code and with another
 checkout's (e.g. ``git worktree add --detach /tmp/gs-base REV``), each pass in a fresh process
 whose ``PYTHONPATH`` is that tree, alternating and swapping the order every round; each process
-first indexes one video untimed (OpenVINO compiles on its first call).
+first indexes one video untimed (OpenVINO compiles on its first call). Besides wall time, each pass's
+CPU time (all its threads) per frame: the work done, which a shared machine's load blurs less.
 
-    .venv/bin/python benchmarks/bench_index.py --baseline /tmp/gs-base [--clips 12] [--rounds 2]
+    .venv/bin/python benchmarks/bench_index.py --baseline /tmp/gs-base [--clips 12] [--rounds 2] [--precision bf16]
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def pipelining(archive: Path, tmp: Path, rounds: int, backend: str) -> None:
 REPO = Path(__file__).resolve().parents[1]
 
 
-def index_pass(archive: Path, checkpoints: Path, db: Path) -> None:
+def index_pass(archive: Path, checkpoints: Path, db: Path, precision: str = "fp32") -> None:
     """One timed indexing pass in this process (``--worker``): prints a JSON row."""
     import shutil
 
@@ -116,18 +117,21 @@ def index_pass(archive: Path, checkpoints: Path, db: Path) -> None:
     from gestsearch.embedding import Embedder
 
     settings = Settings(gestsync=checkpoints / "gestsync.pth", jegal=checkpoints / "jegal.pth",
-                        text_model=str(checkpoints / "text"), device="cpu")
+                        text_model=str(checkpoints / "text"), device="cpu", precision=precision)
     embedder = Embedder.from_settings(settings)
     warm = db.parent / f"{db.name}-warm"
     warm.mkdir()
     shutil.copy(next(archive.glob("*.mp4")), warm)
     run("warm-up", warm, db.parent / f"{db.name}-warm.lance", None, embedder)
     load = os.getloadavg()[0]
+    cpu = os.times()
     row = run("pass", archive, db, None, embedder)
-    print(json.dumps({**row, "load": f"{load:.2f} → {os.getloadavg()[0]:.2f}"}))
+    after = os.times()
+    cpu_s = after.user - cpu.user + after.system - cpu.system  # all the process's threads
+    print(json.dumps({**row, "cpu_ms_per_frame": 1e3 * cpu_s / row["frames"], "load": f"{load:.2f} → {os.getloadavg()[0]:.2f}"}))
 
 
-def against_baseline(archive: Path, tmp: Path, baseline: Path, rounds: int) -> None:
+def against_baseline(archive: Path, tmp: Path, baseline: Path, rounds: int, precision: str = "fp32") -> None:
     """This tree and ``baseline`` alternated, each pass a fresh process on that tree's code."""
     paper_checkpoints(tmp)
     trees = {"this tree": REPO, "baseline": baseline.resolve()}
@@ -135,22 +139,25 @@ def against_baseline(archive: Path, tmp: Path, baseline: Path, rounds: int) -> N
     for r in range(rounds):
         for name in list(trees) if r % 2 == 0 else list(trees)[::-1]:
             env = {**os.environ, "PYTHONPATH": str(trees[name])}
-            argv = [sys.executable, str(Path(__file__).resolve()), "--worker", str(archive), str(tmp), str(tmp / f"db_{r}_{len(rows)}")]
+            argv = [sys.executable, str(Path(__file__).resolve()), "--worker", str(archive), str(tmp), str(tmp / f"db_{r}_{len(rows)}"), precision]
             proc = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise SystemExit(f"{name} ({trees[name]}) failed:\n{proc.stderr[-2000:]}")
             rows.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "tree": name, "round": r + 1})
-    print(f"baseline: {trees['baseline']}; {rows[0]['frames']} frames, {rows[0]['videos']} videos, paper size")
-    print("| round | code | seconds | frames/s | load avg (1 min) before → after |\n|---|---|---:|---:|---|")
+    print(f"baseline: {trees['baseline']}; {rows[0]['frames']} frames, {rows[0]['videos']} videos, paper size, {precision}")
+    print("| round | code | seconds | frames/s | CPU ms a frame | load avg (1 min) before → after |\n|---|---|---:|---:|---:|---|")
     for row in rows:
-        print(f"| {row['round']} | {row['tree']} | {row['seconds']:.1f} | {row['frames_per_s']:.1f} | {row['load']} |")
+        print(f"| {row['round']} | {row['tree']} | {row['seconds']:.1f} | {row['frames_per_s']:.1f} "
+              f"| {row['cpu_ms_per_frame']:.1f} | {row['load']} |")
     total = {name: sum(row["seconds"] for row in rows if row["tree"] == name) for name in trees}
-    print(f"speed-up (total time, all rounds): {total['baseline'] / total['this tree']:.3f}x")
+    cpu = {name: sum(row["cpu_ms_per_frame"] for row in rows if row["tree"] == name) for name in trees}
+    print(f"speed-up (total time, all rounds): {total['baseline'] / total['this tree']:.3f}x; "
+          f"CPU time: {cpu['baseline'] / cpu['this tree']:.3f}x")
 
 
 def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
-        index_pass(*(Path(a) for a in sys.argv[2:5]))
+        index_pass(*(Path(a) for a in sys.argv[2:5]), *sys.argv[5:6])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=20)
@@ -158,6 +165,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--backend", default="auto", help="GestSync backend for --pipelining (auto, torch, openvino)")
     parser.add_argument("--baseline", type=Path, help="another checkout to time the same indexing with, alternated")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="GestSync precision of --baseline passes")
     args = parser.parse_args()
     from gestsearch.config import Settings
     from gestsearch.synth import generate_corpus
@@ -170,7 +178,7 @@ def main() -> None:
             pipelining(tmp / "archive", tmp, args.rounds, args.backend)
             return
         if args.baseline:
-            against_baseline(tmp / "archive", tmp, args.baseline, args.rounds)
+            against_baseline(tmp / "archive", tmp, args.baseline, args.rounds, args.precision)
             return
         rows = []
         try:

@@ -26,9 +26,10 @@ and MediaPipe Hands cost a tenth of the tracking time.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ Face = tuple[float, float, float, float]  # x0, y0, x1, y1 in detection pixels
 DETECTION_SIDE = 640  # frames are downscaled to this longer side for detection
 SAMPLE_EVERY = 10  # frames between the frames the "auto" rule looks at
 MAX_SAMPLES = 48
+SEQUENTIAL_SAMPLE_FRAMES = MAX_SAMPLES * SAMPLE_EVERY  # ranges this short are sampled by one decode, not seeks
 MAX_DETECTION_THREADS = 4
 MIN_TRACK_FRAMES = FPS  # a GestSync window
 MAX_GAP_FRAMES = FPS  # missed detections bridged inside a track
@@ -102,9 +104,18 @@ def speaker_tracks(
     end = info.n_frames if end_frame is None else min(end_frame, info.n_frames)
     if start >= end:
         raise ValueError(f"{path}: frames [{start_frame}, {end_frame}) are outside its {info.n_frames} frames")
-    if mode == "raw" or (mode == "auto" and not _looks_precropped(_sample(info, start, end))):
-        return _raw_tracks(info, start, end, cancel)
-    return [Track(0, start, end, None)]
+    whole = [Track(0, start, end, None)]
+    if mode == "precropped":
+        return whole
+    seen: dict[int, list[Face]] = {}
+    if mode == "auto":
+        indices, samples = _sample(info, start, end)
+        faces = [boxes for _, boxes in _detections(iter(samples))]
+        if _looks_precropped(faces, samples[0].shape[1]):
+            return whole
+        if end - start <= SEQUENTIAL_SAMPLE_FRAMES:  # decoded in order, as the tracking pass decodes: the same pixels
+            seen = dict(zip(indices, faces))
+    return _raw_tracks(info, start, end, cancel, seen)
 
 
 def _sample_indices(n_frames: int) -> list[int]:
@@ -115,32 +126,36 @@ def _sample_indices(n_frames: int) -> list[int]:
     return [int(i) for i in np.linspace(0, n_frames - 1, MAX_SAMPLES).round()]
 
 
-def _sample(info: VideoInfo, start: int, end: int) -> list[np.ndarray]:
-    """Detection-size frames at :func:`_sample_indices` of ``[start, end)``: one sequential
-    decode for short ranges, seeks else."""
+def _sample(info: VideoInfo, start: int, end: int) -> tuple[list[int], list[np.ndarray]]:
+    """Frame indices :func:`_sample_indices` of ``[start, end)`` and their detection-size frames:
+    one sequential decode for short ranges, seeks else."""
     scale = _detection_scale(info)
     indices = [start + k for k in _sample_indices(end - start)]
-    if end - start <= MAX_SAMPLES * SAMPLE_EVERY:
+    if end - start <= SEQUENTIAL_SAMPLE_FRAMES:
         wanted = set(indices)
-        return [frame for k, frame in enumerate(read_frames(info, start, end, scale), start) if k in wanted]
-    return [next(read_frames(info, k, k + 1, scale)) for k in indices]
+        return indices, [frame for k, frame in enumerate(read_frames(info, start, end, scale), start) if k in wanted]
+    return indices, [next(read_frames(info, k, k + 1, scale)) for k in indices]
 
 
-def _looks_precropped(samples: list[np.ndarray]) -> bool:
-    """The "auto" rule: at most one face in >= 80 % of samples, and a large one (or none at all)."""
-    faces = [boxes for _, boxes in _detections(iter(samples))]
-    widths = [max(x1 - x0 for x0, _, x1, _ in boxes) / frame.shape[1] for boxes, frame in zip(faces, samples) if boxes]
+def _looks_precropped(faces: list[list[Face]], width: int) -> bool:
+    """The "auto" rule on the samples' faces (frames ``width`` pixels wide): at most one face in
+    >= 80 % of samples, and a large one (or none at all)."""
+    widths = [max(x1 - x0 for x0, _, x1, _ in boxes) / width for boxes in faces if boxes]
     if not widths:
         return True
     single = sum(len(boxes) <= 1 for boxes in faces) / len(faces)
     return single >= PRECROPPED_SINGLE_SHARE and float(np.median(widths)) >= PRECROPPED_FACE_WIDTH
 
 
-def _raw_tracks(info: VideoInfo, start: int, end: int, cancel: threading.Event | None = None) -> list[Track]:
+def _raw_tracks(
+    info: VideoInfo, start: int, end: int, cancel: threading.Event | None = None, seen: Mapping[int, list[Face]] | None = None
+) -> list[Track]:
+    """``seen``: faces already detected on some frames of ``[start, end)`` (by frame index), not detected again."""
     scale = _detection_scale(info)
     tracker = _FaceTracker()
     cuts = SceneCutDetector()
-    for k, (frame, faces) in enumerate(_detections(read_frames(info, start, end, scale)), start):
+    known = {k - start: faces for k, faces in (seen or {}).items()}
+    for k, (frame, faces) in enumerate(_detections(read_frames(info, start, end, scale), known), start):
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"{info.path}: speaker tracking cancelled")
         if cuts.is_cut(frame):
@@ -271,29 +286,23 @@ def _track_box(faces: list[Face]) -> np.ndarray:
     return np.concatenate([np.percentile(boxes[:, :2], 10, axis=0), np.percentile(boxes[:, 2:], 90, axis=0)])
 
 
-def _detections(frames: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, list[Face]]]:
-    """Each frame with its face boxes, in order. Frames are looked at independently, so they are
-    dealt round robin to one thread per usable core, each with a detector of its own made, used
-    and closed on that thread (MediaPipe lets go of the GIL while it works): 1.5-1.8x faster on
-    2 cores, the same boxes. At most two frames a thread wait."""
-    workers = min(usable_cores(), MAX_DETECTION_THREADS)
-    lanes = [ThreadPoolExecutor(1, thread_name_prefix="gestsearch-faces") for _ in range(workers)]
-    detectors: list = [None] * workers
-
-    def detect(lane: int, frame: np.ndarray) -> list[Face]:
-        if detectors[lane] is None:
-            detectors[lane] = face_detector()
-        return _detect_faces(detectors[lane], frame)
-
-    def close(lane: int) -> None:
-        if detectors[lane] is not None:
-            detectors[lane].close()
-
+def _detections(frames: Iterator[np.ndarray], known: Mapping[int, list[Face]] | None = None) -> Iterator[tuple[np.ndarray, list[Face]]]:
+    """Each frame with its face boxes, in order; ``known``: boxes of some frames by their position
+    in ``frames``, taken as they are. Frames are looked at independently, so they are dealt round
+    robin to the :class:`_DetectionLanes` of the usable cores (MediaPipe lets go of the GIL while
+    it works): 1.5-1.8x faster on 2 cores, the same boxes. At most two frames a lane wait."""
+    known = known or {}
+    lanes = _detection_lanes(min(usable_cores(), MAX_DETECTION_THREADS))
     pending: deque[tuple[np.ndarray, Future[list[Face]]]] = deque()
     try:
         for n, frame in enumerate(frames):
-            pending.append((frame, lanes[n % workers].submit(detect, n % workers, frame)))
-            if len(pending) > 2 * workers:
+            if n in known:
+                faces: Future[list[Face]] = Future()
+                faces.set_result(known[n])
+            else:
+                faces = lanes.submit(n % len(lanes), frame)
+            pending.append((frame, faces))
+            if len(pending) > 2 * len(lanes):
                 frame, faces = pending.popleft()
                 yield frame, faces.result()
         while pending:
@@ -302,9 +311,50 @@ def _detections(frames: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, list
     finally:
         for _, faces in pending:  # the caller stopped early
             faces.cancel()
-        for lane, pool in enumerate(lanes):
-            pool.submit(close, lane)
-            pool.shutdown()
+
+
+class _DetectionLanes:
+    """Threads that detect faces, each with a face detector of its own, made there on first use,
+    used only there, and kept for the process: making a detector and running its first frame
+    costs about 20 ms, and each video made four (the "auto" sample and the tracking pass, two
+    lanes each), a tenth of tracking a 3-second clip. Detection keeps no state from frame to
+    frame, so what a lane saw before changes no box."""
+
+    def __init__(self, workers: int):
+        self._pools = [ThreadPoolExecutor(1, thread_name_prefix="gestsearch-faces") for _ in range(workers)]
+        self._detectors: list = [None] * workers
+
+    def __len__(self) -> int:
+        return len(self._pools)
+
+    def submit(self, lane: int, frame: np.ndarray) -> Future[list[Face]]:
+        return self._pools[lane].submit(self._detect, lane, frame)
+
+    def _detect(self, lane: int, frame: np.ndarray) -> list[Face]:
+        if self._detectors[lane] is None:
+            self._detectors[lane] = face_detector()
+        return _detect_faces(self._detectors[lane], frame)
+
+
+_LANES: dict[int, _DetectionLanes] = {}  # by lane count
+_LANES_LOCK = threading.Lock()
+
+
+def _forget_lanes() -> None:
+    """In a forked child: none of the lanes' threads came along, and the lock may have been held."""
+    global _LANES_LOCK
+    _LANES.clear()
+    _LANES_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_lanes)
+
+
+def _detection_lanes(workers: int) -> _DetectionLanes:
+    with _LANES_LOCK:
+        if workers not in _LANES:
+            _LANES[workers] = _DetectionLanes(workers)
+        return _LANES[workers]
 
 
 def _detect_faces(detector, frame: np.ndarray) -> list[Face]:

@@ -17,12 +17,17 @@ error, and the L2-normalised gesture embeddings within cosine 0.999 and 0.005 pe
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import os
+import sys
+import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import torch
@@ -40,6 +45,7 @@ BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bfloat
 CUDA_BF16_CAPABILITY = (8, 0)  # Ampere on: bfloat16 tensor cores
 RUNTIME_CACHE_SHAPES = 16  # input shapes whose kernels OpenVINO keeps (its default: 5,000)
 _OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16"}  # OpenVINO's CPU plugin defaults to bf16 where it can: always say
+_IMPORT_LOCK = threading.Lock()
 _COMPILED: weakref.WeakKeyDictionary[GestSync, dict[tuple[Precision, int], Kernels]] = weakref.WeakKeyDictionary()
 
 T = TypeVar("T")
@@ -47,6 +53,26 @@ T = TypeVar("T")
 
 def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
+
+
+def import_openvino() -> ModuleType:
+    """``openvino``, imported with the usage telemetry of its tools declined. A plain import sends an
+    event to Google Analytics (unless the user has run ``opt_in_out --opt_out``) from a child
+    process that a thread forks: an archive indexer sends nothing anywhere, and a fork from a
+    process full of threads can deadlock (LanceDB warns of it). The switch is the telemetry
+    library's own ``disable_in_ci``, which reads ``CI`` while the import runs."""
+    with _IMPORT_LOCK:
+        if "openvino" not in sys.modules:
+            before = os.environ.get("CI")
+            os.environ["CI"] = "true"
+            try:
+                importlib.import_module("openvino")
+            finally:
+                if before is None:
+                    del os.environ["CI"]
+                else:
+                    os.environ["CI"] = before
+    return sys.modules["openvino"]
 
 
 def native_bf16(cpuinfo: Path = CPUINFO) -> bool:
@@ -132,7 +158,7 @@ class _Traced(nn.Module):
 
 
 def _compile(model: GestSync, precision: Precision, threads: int) -> Kernels:
-    import openvino as ov
+    ov = import_openvino()
 
     height, width, _ = FRAME_SHAPE
     span, dim = model.config.steps_per_window, model.config.dim
@@ -177,7 +203,7 @@ def _convert(module: nn.Module, example: torch.Tensor, shape: list[int]) -> ov.M
     the same frontend but took ten times as long for the same compiled speed (offline passes the
     CPU plugin repeats when compiling), and torch's re-run check of the trace doubled it again.
     """
-    import openvino as ov
+    ov = import_openvino()
     from openvino.frontend import FrontEndManager
     from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
 

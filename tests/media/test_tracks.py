@@ -109,8 +109,6 @@ def test_track_time_properties():
 def scripted_tracks(monkeypatch, faces_at: dict[int, list], n_frames: int) -> list[Track]:
     """Raw tracks of ``n_frames`` blank frames whose face detections are ``faces_at[k]``.
     Frame k carries k in its first pixel."""
-    from contextlib import nullcontext
-
     from gestsearch.media import tracks as tracks_module
     from gestsearch.media.video import VideoInfo
 
@@ -120,12 +118,12 @@ def scripted_tracks(monkeypatch, faces_at: dict[int, list], n_frames: int) -> li
             frame[0, 0, :2] = k % 256, k // 256
             yield frame
 
-    def detect(detector, frame):
-        return faces_at.get(int(frame[0, 0, 0]) + 256 * int(frame[0, 0, 1]), [])
+    def detections(frames, known=None):
+        for frame in frames:
+            yield frame, faces_at.get(int(frame[0, 0, 0]) + 256 * int(frame[0, 0, 1]), [])
 
     monkeypatch.setattr(tracks_module, "read_frames", frames)
-    monkeypatch.setattr(tracks_module, "face_detector", nullcontext)
-    monkeypatch.setattr(tracks_module, "_detect_faces", detect)
+    monkeypatch.setattr(tracks_module, "_detections", detections)
     info = VideoInfo(path=None, duration_s=n_frames / 25, source_fps=25.0, n_frames=n_frames, width=160, height=120,
                      has_audio=False, rotation=0)
     return tracks_module._raw_tracks(info, 0, n_frames)
@@ -154,8 +152,38 @@ def test_faces_detected_on_several_threads_are_the_one_thread_boxes_in_order(sha
     assert [faces for _, faces in runs[3]] == [faces for _, faces in runs[1]]
     assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(runs[3], runs[1]))
     assert sum(len(faces) for _, faces in runs[1]) >= 40  # two people in most frames
-    # a caller that stops early leaves no detection thread behind
+    # the lanes are kept for the next call; a caller that stops early leaves none of its frames on them
+    def lane_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("gestsearch-faces")}
+
+    before = lane_threads()
     detections = tracks_module._detections(read_frames(info, 0, 40, 0.5))
     next(detections)
     detections.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("gestsearch-faces")]
+    assert lane_threads() == before
+    lanes = tracks_module._detection_lanes(3)
+    assert [lanes.submit(lane, runs[1][0][0]).result() for lane in range(3)] == [runs[1][0][1]] * 3
+
+
+def test_auto_mode_detects_each_frame_once_and_gives_the_raw_tracks(shared_data, monkeypatch):
+    """On a short range the "auto" sample is decoded in order, as the tracking pass decodes: its
+    faces are reused, not detected again."""
+    import threading
+
+    from gestsearch.media import tracks as tracks_module
+
+    detect_faces, lock, calls = tracks_module._detect_faces, threading.Lock(), []
+
+    def counted(detector, frame):
+        with lock:
+            calls.append(1)
+        return detect_faces(detector, frame)
+
+    monkeypatch.setattr(tracks_module, "_detect_faces", counted)
+    video = shared_data / "gestsync_samples" / "asd_sample_1.mp4"
+    raw = speaker_tracks(video, "raw", 0, 150)
+    assert len(calls) == 150
+    calls.clear()
+    assert speaker_tracks(video, "auto", 0, 150) == raw
+    assert len(calls) == 150  # 15 sample frames among them
+    assert len(raw) == 2

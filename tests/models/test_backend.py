@@ -4,6 +4,8 @@ facts skip where the package is absent (a GPU image that only has torch: benchma
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -91,6 +93,9 @@ def test_one_lit_pixel_in_the_band_falls_back_to_the_smaller_band(gestsync_model
     assert gestsync_model.mask_band(frames) == 12
     frames[0, 4, 0, 0, 0] = 1 / 255
     assert gestsync_model.mask_band(frames) == 0
+    frames[:, :, :111] = 0
+    frames[0, 1, 102, 479, 2] = -1e-6  # not black either, though the rows' maxima are 0
+    assert gestsync_model.mask_band(frames) == 12
 
 
 def test_band_rows_follow_block_1s_geometry():
@@ -170,3 +175,25 @@ def test_embedder_backends_agree_and_share_the_fingerprint(embedder, seeded_chec
 
 def test_native_bf16_without_cpuinfo_is_false(tmp_path):
     assert not native_bf16(tmp_path / "absent")
+
+
+@needs_openvino
+def test_openvino_is_imported_without_its_telemetry(tmp_path):
+    """A plain ``import openvino`` forks a child that sends an event to Google Analytics and writes a
+    client id under ~/intel; through the backend, no fork, no file, and ``CI`` is as it was."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "forks = []\n"
+        "os.register_at_fork(before=lambda: forks.append(1))\n"
+        "from gestsearch.models.backend import import_openvino\n"
+        "import_openvino().Core()\n"
+        "import time; time.sleep(0.5)\n"  # the telemetry thread would fork by now
+        "print(len(forks), os.environ.get('CI'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    out = subprocess.run([sys.executable, "-c", script], env={**env, "HOME": str(tmp_path)}, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "None"]
+    assert not (tmp_path / "intel").exists()
