@@ -153,7 +153,8 @@ class GestSync(nn.Module):
         """The band (:meth:`VideoTrunk.first_block`) of the largest of :data:`MASK_ROWS` that is black
         in all of ``frames`` (B, T, H, W, 3), else 0: the trunk then gives the same steps with less work."""
         top = frames[:, :, : max(MASK_ROWS)]
-        lit = (top.amax(dim=(0, 1, 3, 4)) != 0) | (top.amin(dim=(0, 1, 3, 4)) != 0)  # (rows,): one pass each, 2.5x faster than .any() per height
+        # (rows,): two passes over the top rows, 2.5x faster than .any() over 103 rows and then 79
+        lit = (top.amax(dim=(0, 1, 3, 4)) != 0) | (top.amin(dim=(0, 1, 3, 4)) != 0)
         black = int(lit.int().argmax()) if bool(lit.any()) else top.shape[2]  # black rows from the top
         return next((self.trunk.largest_band(rows) for rows in MASK_ROWS if black >= rows), 0)
 
