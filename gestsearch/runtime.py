@@ -142,3 +142,19 @@ def raise_open_files(wanted: int) -> int:
         except (ValueError, OSError):
             pass
     return soft
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """The process environment with ``values`` set inside the block, as it was after it (what a
+    library reads once, at its import or when it starts its processes)."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

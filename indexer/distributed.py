@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from gestsearch.errors import ConfigError, GestsearchError
 from gestsearch.ingest import VideoClips
 from gestsearch.models.checkpoint import read_checkpoint
 from gestsearch.progress import Progress, Update, silent
+from gestsearch.runtime import environment
 from gestsearch.store import ClipRecord, VideoRecord
 from gestsearch.store.schema import vector_array, vectors_of
 from indexer.pipeline import (
@@ -192,8 +194,11 @@ def _cluster(ray: ModuleType, address: str) -> Iterator[None]:
             with warnings.catch_warnings():
                 # the store is open: lancedb warns at every fork, but Ray's forks exec its own processes at once
                 warnings.filterwarnings("ignore", "lancedb fork support is experimental", RuntimeWarning)
-                ray.init(address=None if address == LOCAL else address, include_dashboard=False,
-                         logging_level=logging.ERROR, log_to_driver=False)
+                # a cluster started here reports no usage statistics to Ray's servers (on by default;
+                # its processes read the setting when they start); a user's own choice stands
+                with environment(RAY_USAGE_STATS_ENABLED=os.environ.get("RAY_USAGE_STATS_ENABLED", "0")):
+                    ray.init(address=None if address == LOCAL else address, include_dashboard=False,
+                             logging_level=logging.ERROR, log_to_driver=False)
         except ConnectionError as e:
             raise ConfigError(f"cannot reach the Ray cluster at {address}: {e}") from None
         try:

@@ -114,3 +114,14 @@ def test_a_server_raises_its_open_files_limit_as_far_as_the_hard_limit_allows(mo
     monkeypatch.setattr(resource, "setrlimit", lambda which, pair: set_to.append(pair))
     assert runtime.raise_open_files(16_384) == now
     assert set_to == ([] if limits[0] >= 16_384 else [(now, limits[1])])
+
+
+def test_environment_sets_values_inside_the_block_only(monkeypatch):
+    from gestsearch.runtime import environment
+
+    monkeypatch.setenv("GS_KEPT", "before")
+    monkeypatch.delenv("GS_NEW", raising=False)
+    with pytest.raises(RuntimeError), environment(GS_KEPT="inside", GS_NEW="1"):
+        assert (os.environ["GS_KEPT"], os.environ["GS_NEW"]) == ("inside", "1")
+        raise RuntimeError
+    assert os.environ["GS_KEPT"] == "before" and "GS_NEW" not in os.environ

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import sys
 import threading
 import warnings
@@ -35,6 +34,7 @@ from torch import nn
 
 from gestsearch.errors import ConfigError
 from gestsearch.models.gestsync import FRAME_SHAPE, GestSync, Kernels
+from gestsearch.runtime import environment
 from gestsearch.types import InferenceBackend, Precision
 
 if TYPE_CHECKING:
@@ -63,15 +63,8 @@ def import_openvino() -> ModuleType:
     library's own ``disable_in_ci``, which reads ``CI`` while the import runs."""
     with _IMPORT_LOCK:
         if "openvino" not in sys.modules:
-            before = os.environ.get("CI")
-            os.environ["CI"] = "true"
-            try:
+            with environment(CI="true"):
                 importlib.import_module("openvino")
-            finally:
-                if before is None:
-                    del os.environ["CI"]
-                else:
-                    os.environ["CI"] = before
     return sys.modules["openvino"]
 
 
