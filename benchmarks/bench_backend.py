@@ -29,13 +29,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from trees import on_tree
 
 from gestsearch.models import GestSync
 
@@ -73,12 +72,8 @@ def baseline_worker(frames: int, threads: int) -> None:
 
 
 def time_baseline(tree: Path, frames: int, threads: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
-    argv = [sys.executable, str(Path(__file__).resolve()), "--baseline-worker", "--frames", str(frames), "--threads", str(threads)]
-    proc = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"baseline {tree} failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    argv = [str(Path(__file__).resolve()), "--baseline-worker", "--frames", str(frames), "--threads", str(threads)]
+    return on_tree(tree, argv, tree)
 
 
 def gflop_per_frame(model: GestSync, clip: torch.Tensor) -> tuple[float, float]:

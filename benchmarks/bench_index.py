@@ -29,13 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from trees import alternating, on_tree
 
 
 def paper_checkpoints(directory: Path) -> tuple[Path, Path, Path]:
@@ -136,14 +136,9 @@ def against_baseline(archive: Path, tmp: Path, baseline: Path, rounds: int, prec
     paper_checkpoints(tmp)
     trees = {"this tree": REPO, "baseline": baseline.resolve()}
     rows: list[dict] = []
-    for r in range(rounds):
-        for name in list(trees) if r % 2 == 0 else list(trees)[::-1]:
-            env = {**os.environ, "PYTHONPATH": str(trees[name])}
-            argv = [sys.executable, str(Path(__file__).resolve()), "--worker", str(archive), str(tmp), str(tmp / f"db_{r}_{len(rows)}"), precision]
-            proc = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise SystemExit(f"{name} ({trees[name]}) failed:\n{proc.stderr[-2000:]}")
-            rows.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "tree": name, "round": r + 1})
+    for r, name in alternating(list(trees), rounds):
+        argv = [str(Path(__file__).resolve()), "--worker", str(archive), str(tmp), str(tmp / f"db_{r}_{len(rows)}"), precision]
+        rows.append({**on_tree(trees[name], argv, tmp), "tree": name, "round": r})
     print(f"baseline: {trees['baseline']}; {rows[0]['frames']} frames, {rows[0]['videos']} videos, paper size, {precision}")
     print("| round | code | seconds | frames/s | CPU ms a frame | load avg (1 min) before → after |\n|---|---|---:|---:|---:|---|")
     for row in rows:

@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from trees import alternating, on_tree
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -41,13 +42,9 @@ def worker(archive: Path) -> None:
 
 
 def one_pass(tree: Path, archive: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
     load = os.getloadavg()[0]
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", str(archive)],
-                          cwd=tree, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{tree} failed:\n{proc.stderr[-2000:]}")
-    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "load": f"{load:.2f} → {os.getloadavg()[0]:.2f}"}
+    row = on_tree(tree, [str(Path(__file__).resolve()), "--worker", str(archive)], tree)
+    return {**row, "load": f"{load:.2f} → {os.getloadavg()[0]:.2f}"}
 
 
 def main() -> None:
@@ -68,9 +65,8 @@ def main() -> None:
         archive = Path(tmp) / "archive"
         generate_corpus(archive, args.clips, seed=9999)
         rows = []
-        for r in range(args.rounds):
-            for name in list(trees) if r % 2 == 0 else list(trees)[::-1]:
-                rows.append({**one_pass(trees[name], archive), "tree": name, "round": r + 1})
+        for r, name in alternating(list(trees), args.rounds):
+            rows.append({**one_pass(trees[name], archive), "tree": name, "round": r})
     print(f"{len(rows[0]['tracks'])} videos, {sum(len(t) for t in rows[0]['tracks'].values())} tracks (this tree's first pass)")
     print("| round | code | wall s | CPU s | load avg (1 min) before → after |\n|---|---|---:|---:|---|")
     for row in rows:
