@@ -113,7 +113,7 @@ def speaker_tracks(
         faces = [boxes for _, boxes in _detections(iter(samples))]
         if _looks_precropped(faces, samples[0].shape[1]):
             return whole
-        if end - start <= SEQUENTIAL_SAMPLE_FRAMES:  # decoded in order, as the tracking pass decodes: the same pixels
+        if _sampled_in_order(start, end):  # as the tracking pass decodes: the same pixels
             seen = dict(zip(indices, faces))
     return _raw_tracks(info, start, end, cancel, seen)
 
@@ -131,10 +131,15 @@ def _sample(info: VideoInfo, start: int, end: int) -> tuple[list[int], list[np.n
     one sequential decode for short ranges, seeks else."""
     scale = _detection_scale(info)
     indices = [start + k for k in _sample_indices(end - start)]
-    if end - start <= SEQUENTIAL_SAMPLE_FRAMES:
+    if _sampled_in_order(start, end):
         wanted = set(indices)
         return indices, [frame for k, frame in enumerate(read_frames(info, start, end, scale), start) if k in wanted]
     return indices, [next(read_frames(info, k, k + 1, scale)) for k in indices]
+
+
+def _sampled_in_order(start: int, end: int) -> bool:
+    """Whether :func:`_sample` decodes ``[start, end)`` in one pass from its start (else it seeks)."""
+    return end - start <= SEQUENTIAL_SAMPLE_FRAMES
 
 
 def _looks_precropped(faces: list[list[Face]], width: int) -> bool:
